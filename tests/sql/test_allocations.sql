@@ -1,0 +1,79 @@
+-- Allocations: a table can never be given twice for overlapping periods.
+select plan(9);
+
+select allocator.import_layout('{
+  "name": "Alloc A", "timezone": "Europe/Paris",
+  "tables": [{"label": "A1", "max_capacity": 4}, {"label": "A2", "max_capacity": 4}]
+}'::jsonb);
+select allocator.import_layout('{
+  "name": "Alloc B", "timezone": "UTC",
+  "tables": [{"label": "B1", "max_capacity": 4}]
+}'::jsonb);
+
+create function pg_temp.rid(p_name text) returns bigint language sql stable as
+  $$ select id from allocator.restaurants where name = p_name $$;
+create function pg_temp.tid(p_label text) returns bigint language sql stable as
+  $$ select id from allocator.tables where label = p_label $$;
+
+insert into allocator.bookings (restaurant_id, party_size, period) values
+  (pg_temp.rid('Alloc A'), 2, '[2026-06-01 19:00+00, 2026-06-01 21:00+00)'),
+  (pg_temp.rid('Alloc A'), 2, '[2026-06-01 20:00+00, 2026-06-01 22:00+00)'),
+  (pg_temp.rid('Alloc A'), 2, '[2026-06-01 21:00+00, 2026-06-01 23:00+00)'),
+  (pg_temp.rid('Alloc B'), 2, '[2026-06-01 19:00+00, 2026-06-01 21:00+00)');
+create function pg_temp.bid(p_n int) returns bigint language sql stable as
+  $$ select id from allocator.bookings where restaurant_id in (pg_temp.rid('Alloc A'), pg_temp.rid('Alloc B'))
+     order by id offset p_n - 1 limit 1 $$;
+
+select lives_ok(
+  $$ select allocator.insert_allocation(pg_temp.rid('Alloc A'), pg_temp.bid(1), pg_temp.tid('A1'),
+       '[2026-06-01 19:00+00, 2026-06-01 21:00+00)', 'confirmed') $$,
+  'first allocation of a table succeeds');
+
+select throws_ok(
+  $$ select allocator.insert_allocation(pg_temp.rid('Alloc A'), pg_temp.bid(2), pg_temp.tid('A1'),
+       '[2026-06-01 20:00+00, 2026-06-01 22:00+00)', 'confirmed') $$,
+  'RA003', NULL,
+  'an overlapping allocation of the same table fails with the conflict error');
+
+select throws_ok(
+  $$ select allocator.insert_allocation(pg_temp.rid('Alloc A'), pg_temp.bid(2), pg_temp.tid('A1'),
+       '[2026-06-01 20:00+00, 2026-06-01 22:00+00)', 'hold', '2026-06-01 18:00+00') $$,
+  'RA003', NULL,
+  'an overlapping hold conflicts with a confirmed allocation too');
+
+select throws_ok(
+  $$ insert into allocator.allocations (restaurant_id, booking_id, table_id, period, kind)
+     values (pg_temp.rid('Alloc A'), pg_temp.bid(2), pg_temp.tid('A1'),
+             '[2026-06-01 20:59+00, 2026-06-01 22:00+00)', 'confirmed') $$,
+  '23P01', NULL,
+  'even a direct insert cannot double-book: the exclusion constraint holds');
+
+select lives_ok(
+  $$ select allocator.insert_allocation(pg_temp.rid('Alloc A'), pg_temp.bid(3), pg_temp.tid('A1'),
+       '[2026-06-01 21:00+00, 2026-06-01 23:00+00)', 'confirmed') $$,
+  'a back-to-back period on the same table succeeds (ranges are half-open)');
+
+select lives_ok(
+  $$ select allocator.insert_allocation(pg_temp.rid('Alloc A'), pg_temp.bid(2), pg_temp.tid('A2'),
+       '[2026-06-01 20:00+00, 2026-06-01 22:00+00)', 'confirmed') $$,
+  'the same period on another table succeeds');
+
+select lives_ok(
+  $$ select allocator.insert_allocation(pg_temp.rid('Alloc B'), pg_temp.bid(4), pg_temp.tid('B1'),
+       '[2026-06-01 19:00+00, 2026-06-01 21:00+00)', 'confirmed') $$,
+  'another restaurant is unaffected');
+
+select throws_ok(
+  $$ insert into allocator.allocations (restaurant_id, booking_id, table_id, period, kind)
+     values (pg_temp.rid('Alloc B'), pg_temp.bid(4), pg_temp.tid('A2'),
+             '[2026-06-02 19:00+00, 2026-06-02 21:00+00)', 'confirmed') $$,
+  '23503', NULL,
+  'an allocation cannot use a table of another restaurant (composite foreign key)');
+
+select is(
+  (select count(*)::int from allocator.allocations
+    where restaurant_id in (pg_temp.rid('Alloc A'), pg_temp.rid('Alloc B'))),
+  4,
+  'exactly the four non-overlapping allocations exist');
+
+select * from finish();

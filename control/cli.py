@@ -18,8 +18,10 @@ from control.db import connect, database_url
 from control.errors import AllocatorError, translate
 from control.layout import load_layout, show_layout
 
-app = typer.Typer(help="allocator: restaurant bookings assigned to tables, owned by PostgreSQL.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="allocator: restaurant bookings assigned to tables, owned by PostgreSQL.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="The embedded PostgreSQL cluster (.pgdata/).", no_args_is_help=True)
 migrate_app = typer.Typer(help="Schema migrations (alembic).", no_args_is_help=True)
 layout_app = typer.Typer(help="Restaurant layouts: tables, zones, adjacency.", no_args_is_help=True)
@@ -106,7 +108,9 @@ def migrate_history() -> None:
 @layout_app.command("load")
 def layout_load(
     path: Path,
-    replace: Annotated[bool, typer.Option(help="Delete restaurants of the same name first.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Delete restaurants of the same name first.")
+    ] = False,
 ) -> None:
     """Create a restaurant from a layout JSON file and print it."""
     with connect() as conn:

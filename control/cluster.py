@@ -84,7 +84,8 @@ def _chown_service_user(path: Path) -> None:
 
 
 def _free_port(preferred: int) -> int:
-    for port in [preferred, *range(54320, 54920)]:
+    candidates: list[int] = [preferred, *range(54320, 54920)]
+    for port in candidates:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
@@ -106,16 +107,21 @@ class Cluster:
         return cls((root or project_root()) / ".pgdata")
 
     @property
+    def _base(self) -> Path:
+        # The real folder: the postgres user may not be able to follow the .pgdata link.
+        return self.home.resolve()
+
+    @property
     def data_dir(self) -> Path:
-        return self.home / "data"
+        return self._base / "data"
 
     @property
     def socket_dir(self) -> Path:
-        return self.home / "run"
+        return self._base / "run"
 
     @property
     def log_file(self) -> Path:
-        return self.home / "log" / "postgresql.log"
+        return self._base / "log" / "postgresql.log"
 
     @property
     def _state_file(self) -> Path:
@@ -128,7 +134,8 @@ class Cluster:
     @property
     def port(self) -> int:
         try:
-            return int(json.loads(self._state_file.read_text())["port"])
+            state = json.loads(self._state_file.read_text())
+            return int(state["port"])
         except (OSError, ValueError, KeyError) as exc:
             raise ClusterError(f"cluster at {self.home} is not initialised") from exc
 
@@ -168,10 +175,14 @@ class Cluster:
         self._run(
             [
                 str(pg_bindir() / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", SUPERUSER,
-                "-A", "trust",
-                "-E", "UTF8",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
                 "--locale=C.UTF-8",
             ],
             "initdb",
@@ -213,9 +224,14 @@ class Cluster:
             self._run(
                 [
                     str(pg_bindir() / "pg_ctl"),
-                    "start", "-w", "-t", "60",
-                    "-D", str(self.data_dir),
-                    "-l", str(self.log_file),
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
                 ],
                 "pg_ctl start",
             )
@@ -244,9 +260,7 @@ class Cluster:
                 conn.execute(f'create database "{DATABASE}"')
 
     def _run(self, cmd: list[str], what: str) -> None:
-        result = subprocess.run(
-            _as_service_user(cmd), capture_output=True, text=True, check=False
-        )
+        result = subprocess.run(_as_service_user(cmd), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = ""
             if self.log_file.exists():

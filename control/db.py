@@ -7,6 +7,7 @@ project's embedded cluster is used and started on demand.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import psycopg
 
@@ -24,6 +25,8 @@ def database_url(*, start: bool = True) -> str:
     return cluster.url()
 
 
-def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+def connect(
+    url: str | None = None, *, autocommit: bool = False
+) -> psycopg.Connection[tuple[Any, ...]]:
     """A new connection to the project database."""
     return psycopg.connect(url or database_url(), autocommit=autocommit)

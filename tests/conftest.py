@@ -49,9 +49,10 @@ def drop_database(name: str) -> None:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def test_database_name(worker: str, purpose: str = "") -> str:
+def database_name_for(worker: str, purpose: str = "") -> str:
+    """A database name private to this test process (two runs side by side never collide)."""
     suffix = f"_{purpose}" if purpose else ""
-    return f"allocator_test_{worker}{suffix}"
+    return f"allocator_test_{os.getpid()}_{worker}{suffix}"
 
 
 _DB_URL = pytest.StashKey[str]()
@@ -62,13 +63,19 @@ def session_database(config: pytest.Config) -> str:
     migrated to head, with pgTAP and plpgsql_check installed."""
     if _DB_URL not in config.stash:
         worker = str(getattr(config, "workerinput", {}).get("workerid", "main"))
-        url = create_database(test_database_name(worker))
+        url = create_database(database_name_for(worker))
         migrate.upgrade("head", url=url)
         with psycopg.connect(url, autocommit=True) as conn:
             for extension in TEST_EXTENSIONS:
                 conn.execute(f"create extension if not exists {extension}")
         config.stash[_DB_URL] = url
     return config.stash[_DB_URL]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _DB_URL in session.config.stash:
+        worker = str(getattr(session.config, "workerinput", {}).get("workerid", "main"))
+        drop_database(database_name_for(worker))
 
 
 @pytest.fixture(scope="session")
@@ -149,8 +156,12 @@ class PgTapItem(pytest.Item):
         if not result.passed and not result.failed:
             problems.append("no assertion ran")
         if problems:
-            raise PgTapError("; ".join(problems) + "\n--- TAP output ---\n" + proc.stdout
-                             + ("\n--- stderr ---\n" + proc.stderr if proc.stderr else ""))
+            raise PgTapError(
+                "; ".join(problems)
+                + "\n--- TAP output ---\n"
+                + proc.stdout
+                + ("\n--- stderr ---\n" + proc.stderr if proc.stderr else "")
+            )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, PgTapError):
@@ -162,7 +173,7 @@ class PgTapItem(pytest.Item):
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.suffix == ".sql" and file_path.parent.name == "sql" and file_path.name.startswith("test_"):
+    in_sql_tests = file_path.parent.name == "sql" and file_path.parent.parent.name == "tests"
+    if in_sql_tests and file_path.suffix == ".sql" and file_path.name.startswith("test_"):
         return PgTapFile.from_parent(parent, path=file_path)
     return None
-

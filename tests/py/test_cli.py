@@ -1,0 +1,73 @@
+"""The allocator command line, run as a user runs it, against a scratch database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import create_database, database_name_for, drop_database
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOCATOR = str(Path(sys.executable).with_name("allocator"))
+
+
+@pytest.fixture
+def scratch_url() -> Iterator[str]:
+    name = database_name_for("cli")
+    yield create_database(name)
+    drop_database(name)
+
+
+def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "200"}
+    return subprocess.run(
+        [ALLOCATOR, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_migrate_commands(scratch_url: str) -> None:
+    assert run(scratch_url, "migrate", "current").stdout.strip() == ""
+    up = run(scratch_url, "migrate", "up")
+    assert up.returncode == 0, up.stderr
+    assert "0001" in run(scratch_url, "migrate", "current").stdout
+    assert "0001" in run(scratch_url, "migrate", "history").stdout
+    down = run(scratch_url, "migrate", "down")
+    assert down.returncode == 0, down.stderr
+    assert run(scratch_url, "migrate", "current").stdout.strip() == ""
+
+
+def test_demo_prints_the_layout_and_can_run_again(scratch_url: str) -> None:
+    for _ in range(2):
+        demo = run(scratch_url, "demo")
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "30 tables, 98 seats" in demo.stdout
+        assert "M1+M2+M3" in demo.stdout
+    with psycopg.connect(scratch_url) as conn:
+        count = conn.execute(
+            "select count(*) from allocator.restaurants where name = 'Trattoria Demo'"
+        ).fetchone()
+    assert count == (1,), "a second demo replaces the sample restaurant"
+
+
+def test_bad_layout_is_a_clear_error(scratch_url: str, tmp_path: Path) -> None:
+    assert run(scratch_url, "migrate", "up").returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        '{"name": "Bad", "tables": [{"label": "A", "max_capacity": 2}], "adjacency": [["A", "Z"]]}'
+    )
+    result = run(scratch_url, "layout", "load", str(bad))
+    assert result.returncode == 1
+    assert "RA012" in result.stdout
+    assert "does not name two different tables" in result.stdout
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute("select count(*) from allocator.restaurants").fetchone() == (0,)
+
+
+def test_db_url_honours_database_url(scratch_url: str) -> None:
+    assert run(scratch_url, "db", "url").stdout.strip() == scratch_url

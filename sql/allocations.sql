@@ -7,7 +7,8 @@ create function allocator.insert_allocation(
   p_table_id bigint,
   p_period tstzrange,
   p_kind text,
-  p_expires_at timestamptz default null
+  p_expires_at timestamptz default null,
+  p_hold_id bigint default null
 ) returns bigint
 language plpgsql
 volatile
@@ -16,8 +17,9 @@ declare
   v_id bigint;
   v_holder bigint;
 begin
-  insert into allocator.allocations (restaurant_id, booking_id, table_id, period, kind, expires_at)
-  values (p_restaurant_id, p_booking_id, p_table_id, p_period, p_kind, p_expires_at)
+  insert into allocator.allocations
+         (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
+  values (p_restaurant_id, p_booking_id, p_table_id, p_period, p_kind, p_expires_at, p_hold_id)
   returning id into v_id;
   return v_id;
 exception
@@ -34,5 +36,5 @@ exception
     return null;
 end
 $$;
-comment on function allocator.insert_allocation(bigint, bigint, bigint, tstzrange, text, timestamptz) is
+comment on function allocator.insert_allocation(bigint, bigint, bigint, tstzrange, text, timestamptz, bigint) is
   'Insert one hold or confirmed allocation; an overlap with another allocation of the table raises conflict (RA003)';

@@ -35,8 +35,9 @@ def test_migrate_commands(scratch_url: str) -> None:
     assert run(scratch_url, "migrate", "current").stdout.strip() == ""
     up = run(scratch_url, "migrate", "up")
     assert up.returncode == 0, up.stderr
-    assert "0001" in run(scratch_url, "migrate", "current").stdout
-    assert "0001" in run(scratch_url, "migrate", "history").stdout
+    assert "(head)" in run(scratch_url, "migrate", "current").stdout
+    history = run(scratch_url, "migrate", "history").stdout
+    assert "0001" in history and "0002" in history
     down = run(scratch_url, "migrate", "down")
     assert down.returncode == 0, down.stderr
     assert run(scratch_url, "migrate", "current").stdout.strip() == ""

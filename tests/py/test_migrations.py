@@ -101,3 +101,13 @@ def test_up_down_up(scratch: tuple[str, str]) -> None:
     assert schema_dump(url) == first
     apply_declared(declared)
     assert schema_dump(declared) == first
+
+
+def test_each_revision_reverts_cleanly(scratch: tuple[str, str]) -> None:
+    url, _ = scratch
+    migrate.upgrade("0001", url=url)
+    at_first = schema_dump(url)
+    migrate.upgrade("head", url=url)
+    assert schema_dump(url) != at_first
+    migrate.downgrade("0001", url=url)
+    assert schema_dump(url) == at_first

@@ -1,0 +1,78 @@
+-- Tenancy: a login role that is a member of allocator_tenant sees and changes only the
+-- restaurants listed for it in allocator.tenant_members. Other roles are not restricted.
+-- session_user is used because it names the login and, unlike current_user, is neither
+-- changed by SECURITY DEFINER nor by SET ROLE.
+
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_roles where rolname = 'allocator_tenant') then
+    create role allocator_tenant nologin;
+  end if;
+end
+$$;
+comment on role allocator_tenant is
+  'Members (login roles) are restricted to the restaurants allocator.tenant_members lists for them';
+
+create table allocator.tenant_members (
+  restaurant_id bigint not null references allocator.restaurants (id) on delete cascade,
+  role_name name not null,
+  primary key (restaurant_id, role_name)
+);
+create index tenant_members_role_idx on allocator.tenant_members (role_name);
+comment on table allocator.tenant_members is
+  'Which restaurants a tenant-restricted login role (member of allocator_tenant) may use';
+
+create function allocator.tenant_allows(p_restaurant_id bigint) returns boolean
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+      or exists (select 1 from allocator.tenant_members m
+                  where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
+$$;
+comment on function allocator.tenant_allows(bigint) is
+  'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
+
+-- Restaurants another tenant owns are reported as missing, so ids reveal nothing.
+create function allocator.require_restaurant(p_restaurant_id bigint) returns allocator.restaurants
+language plpgsql
+stable
+as $$
+declare
+  v_restaurant allocator.restaurants;
+begin
+  if p_restaurant_id is null then
+    perform allocator.raise_error('invalid_argument', 'restaurant id is required');
+  end if;
+  select r.* into v_restaurant from allocator.restaurants r where r.id = p_restaurant_id;
+  if not found or not allocator.tenant_allows(p_restaurant_id) then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('restaurant %s does not exist', p_restaurant_id));
+  end if;
+  return v_restaurant;
+end
+$$;
+comment on function allocator.require_restaurant(bigint) is
+  'The restaurant row, or not_found (RA002) if it does not exist or the caller''s tenancy excludes it';
+
+create function allocator.lock_booking(p_booking_id bigint) returns allocator.bookings
+language plpgsql
+volatile
+as $$
+declare
+  v_booking allocator.bookings;
+begin
+  if p_booking_id is null then
+    perform allocator.raise_error('invalid_argument', 'booking id is required');
+  end if;
+  select b.* into v_booking from allocator.bookings b where b.id = p_booking_id for update;
+  if not found or not allocator.tenant_allows(v_booking.restaurant_id) then
+    perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));
+  end if;
+  return v_booking;
+end
+$$;
+comment on function allocator.lock_booking(bigint) is
+  'Lock a booking row for the rest of the transaction and return it; not_found (RA002) if missing or another tenant''s';

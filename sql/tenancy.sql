@@ -28,9 +28,13 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
-      or exists (select 1 from allocator.tenant_members m
+  -- pg_has_role is true for superusers on every role; they are never restricted.
+  select case
+    when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then true
+    when not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then true
+    else exists (select 1 from allocator.tenant_members m
                   where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
+  end
 $$;
 comment on function allocator.tenant_allows(bigint) is
   'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';

@@ -1,0 +1,58 @@
+-- Manual actions: staff only, reason required, same history as automation; operator views.
+select plan(20);
+
+select allocator.freeze_clock('2026-06-01 12:00+00');
+select (allocator.import_layout('{"name": "Manual", "settings": {"buffer_minutes": 0},
+  "tables": [{"label": "N1", "max_capacity": 2}, {"label": "N2", "max_capacity": 4},
+             {"label": "N3", "max_capacity": 2}]}') ->> 'restaurant_id')::bigint as r \gset
+create function pg_temp.t(p_label text) returns bigint language sql as
+  $$ select id from allocator.tables where label = p_label and restaurant_id =
+     (select id from allocator.restaurants where name = 'Manual') $$;
+
+select (allocator.create_booking(:r, 2, '2026-06-01 19:00+00', 90) ->> 'booking_id')::bigint as b1 \gset
+select allocator.transition(:b1, 1, 'manual_review', 'worker:w1', 'no table fits') is not null as x \gset
+update allocator.bookings set assignment_attempts = 5 where id = :b1;
+
+select is((select reason from allocator.manual_review_queue where booking_id = :b1), 'no table fits',
+  'manual_review_queue shows the reason');
+select is((select attempts from allocator.manual_review_queue where booking_id = :b1), 5, 'and the attempts');
+select allocator.freeze_clock('2026-06-01 12:10+00');
+select is((select age from allocator.manual_review_queue where booking_id = :b1), interval '10 minutes', 'and the age');
+
+select throws_ok(format($$select allocator.requeue(%s, 'app', 'retry')$$, :b1), 'RA009', NULL,
+  'requeue needs a staff actor');
+select throws_ok(format($$select allocator.requeue(%s, 'staff:ann', '  ')$$, :b1), 'RA001', NULL,
+  'requeue needs a reason');
+select throws_ok(format($$select allocator.requeue(%s, 'waiter:ann', 'x')$$, :b1), 'RA001', NULL,
+  'an unknown actor role is rejected');
+select is(allocator.requeue(:b1, 'staff:ann', 'table freed up') ->> 'state', 'assignment_pending', 'staff can requeue');
+select is((select assignment_attempts from allocator.bookings where id = :b1), 0, 'requeue resets the attempts');
+select ok(exists (select 1 from allocator.assignment_queue where booking_id = :b1), 'and queues the booking');
+select results_eq(format($$select actor, reason from allocator.booking_history(%s) order by version desc limit 1$$, :b1),
+  $$ values ('staff:ann'::text, 'table freed up'::text) $$, 'the history records who and why');
+
+-- manual_assign checks capacity; force_confirm does not
+select (allocator.create_booking(:r, 3, '2026-06-01 19:00+00', 90) ->> 'booking_id')::bigint as b2 \gset
+select throws_ok(format($$select allocator.manual_assign(%s, array[%s], 'staff:ann', 'regular')$$, :b2, pg_temp.t('N1')),
+  'RA011', NULL, 'manual_assign refuses a table too small');
+select is(allocator.manual_assign(:b2, array[pg_temp.t('N2')], 'staff:ann', 'regular guest') ->> 'state', 'confirmed',
+  'manual_assign confirms on the chosen table');
+select throws_ok(format($$select allocator.manual_assign(%s, array[%s], 'staff:ann', 'x')$$, :b1, pg_temp.t('N2')),
+  'RA003', NULL, 'manual_assign cannot double-book');
+select is(allocator.force_confirm(:b1, 'staff:bob', 'squeeze in', array[pg_temp.t('N1')]) ->> 'state', 'confirmed',
+  'force_confirm confirms on given tables');
+select (allocator.create_booking(:r, 3, '2026-06-01 19:00+00', 90) ->> 'booking_id')::bigint as b3 \gset
+select is(allocator.force_confirm(:b3, 'staff:bob', 'birthday, extra chair', array[pg_temp.t('N3')]) ->> 'tables',
+  format('[%s]', pg_temp.t('N3')), 'force_confirm may seat a party above the table''s capacity');
+select (allocator.create_booking(:r, 2, '2026-06-01 21:00+00', 60) ->> 'booking_id')::bigint as b4 \gset
+select (allocator.hold_tables(:b4, array[pg_temp.t('N1')]) ->> 'hold_id') is not null as x \gset
+select is(allocator.force_confirm(:b4, 'staff:bob', 'on its hold') ->> 'state', 'confirmed', 'force_confirm confirms a held booking');
+select throws_ok(format($$select allocator.force_confirm(%s, 'staff:bob', 'again')$$, :b4), 'RA001', NULL,
+  'force_confirm without a hold or tables is refused');
+
+select ok((select count(*) from allocator.booking_timeline where booking_id = :b4) >= 3,
+  'booking_timeline shows states and holds');
+select is((select count(*)::int from allocator.booking_attempts(:b4)), 0, 'booking_attempts lists none before the engine ran');
+select throws_ok($$select * from allocator.booking_history(987654321)$$, 'RA002', NULL, 'history of an unknown booking');
+
+select * from finish();

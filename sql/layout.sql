@@ -187,9 +187,15 @@ begin
           coalesce(p_layout -> 'settings', '{}'::jsonb))
   returning id into v_restaurant_id;
 
-  insert into allocator.zones (restaurant_id, name)
-  select v_restaurant_id, z ->> 'name'
-    from pg_catalog.jsonb_array_elements(coalesce(p_layout -> 'zones', '[]'::jsonb)) as z;
+  begin
+    insert into allocator.zones (restaurant_id, name)
+    select v_restaurant_id, z ->> 'name'
+      from pg_catalog.jsonb_array_elements(coalesce(p_layout -> 'zones', '[]'::jsonb)) as z;
+  exception
+    when not_null_violation or check_violation or unique_violation then
+      perform allocator.raise_error('invalid_layout', 'invalid zone in layout', sqlerrm,
+        'each zone needs a unique, non-empty name');
+  end;
 
   select t ->> 'zone' into v_missing
     from pg_catalog.jsonb_array_elements(p_layout -> 'tables') as t

@@ -1,5 +1,6 @@
--- Roles, privileges and row level security. Applied last and by every revision that adds
--- objects, so new functions never stay executable by PUBLIC.
+-- Roles, privileges and row level security for the booking lifecycle. Functions created
+-- later by the same owner are not executable by PUBLIC (default privileges below); each
+-- later security_*.sql file grants what its revision adds.
 --   allocator_app       application code: the booking RPCs, read access under tenancy
 --   allocator_ops       operators: everything the app can do, manual actions, sweepers, views
 --   allocator_readonly  dashboards and DBAs: read every table and view

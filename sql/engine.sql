@@ -265,6 +265,25 @@ begin
               and allocator.in_rollout(v_booking.restaurant_id, (v_flags ->> 'rollout_percent')::integer);
   v_shadow := v_engine and (v_flags ->> 'shadow')::boolean;
 
+  if v_shadow then
+    -- Shadow: record what the engine would decide beside the legacy planner's choice, and
+    -- change nothing else; the booking is left to the system that owns it.
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('table_ids', c.table_ids,
+             'score', c.score, 'strategy', c.strategy)), '[]'::jsonb)
+      into v_plans
+      from (select * from allocator.candidates(v_booking) limit 5) c;
+    v_legacy := allocator.legacy_first_fit(v_booking);
+    perform allocator.record_attempt(v_booking, v_booking.assignment_attempts + 1, p_worker,
+      v_plans -> 0 ->> 'strategy',
+      (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plans -> 0 -> 'table_ids') x),
+      (v_plans -> 0 ->> 'score')::numeric, 'shadow', 'engine decision recorded, not applied', v_started,
+      pg_catalog.jsonb_build_object('engine_plans', v_plans, 'legacy_table_ids', v_legacy, 'lock_wait_ms', v_lock_wait));
+    perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
+    return allocator.outcome('noop', 'shadow', v_booking.assignment_attempts, null, v_plans -> 0 ->> 'strategy',
+      (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plans -> 0 -> 'table_ids') x),
+      p_booking_id);
+  end if;
+
   v_breaker := allocator.breaker_allow(v_booking.restaurant_id);
   if v_breaker = 'open' then
     perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'circuit_open',
@@ -302,27 +321,14 @@ begin
    where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
   v_booking.assignment_attempts := v_attempt;
 
-  if v_shadow then
-    -- Shadow: record what the engine would do, then act as the legacy planner.
-    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('table_ids', c.table_ids,
-             'score', c.score, 'strategy', c.strategy)), '[]'::jsonb)
-      into v_plans
-      from (select * from allocator.candidates(v_booking) limit 5) c;
-    v_legacy := allocator.legacy_first_fit(v_booking);
-    perform allocator.record_attempt(v_booking, v_attempt, p_worker, 'shadow',
-      (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plans -> 0 -> 'table_ids') x),
-      (v_plans -> 0 ->> 'score')::numeric, 'shadow', 'engine decision not applied', v_started,
-      pg_catalog.jsonb_build_object('engine_plans', v_plans, 'legacy_table_ids', v_legacy));
-  end if;
-
   for v_plan in
     select c.table_ids, c.score, c.strategy
       from allocator.candidates(v_booking) c
-     where v_engine and not v_shadow
+     where v_engine
     union all
     select l.ids, null::numeric, 'legacy_first_fit'
       from (select allocator.legacy_first_fit(v_booking) as ids) l
-     where (not v_engine or v_shadow) and l.ids is not null
+     where not v_engine and l.ids is not null
     limit 5
   loop
     v_tried := v_tried + 1;

@@ -13,7 +13,10 @@ grant execute on function
   allocator.update_settings(bigint, jsonb)
   to allocator_ops;
 
-grant select on allocator.circuit_breakers, allocator.leases, allocator.lease_waits to allocator_readonly;
+grant select on allocator.circuit_breakers, allocator.leases, allocator.lease_waits,
+  allocator.assignment_metrics to allocator_readonly;
+grant execute on function allocator.assignment_metrics_between(timestamptz, timestamptz)
+  to allocator_ops, allocator_readonly;
 
 alter table allocator.circuit_breakers enable row level security;
 drop policy if exists tenant_isolation on allocator.circuit_breakers;

@@ -20,6 +20,7 @@ UPGRADE = [
     "availability.sql",
     "queue.sql",
     "engine.sql",
+    "metrics.sql",
     "security_engine.sql",
 ]
 DOWNGRADE = ["down/0003_engine.sql"]

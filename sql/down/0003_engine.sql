@@ -1,5 +1,7 @@
 -- Reverts revision 0003.
+drop view if exists allocator.assignment_metrics;
 drop function if exists
+  allocator.assignment_metrics_between(timestamptz, timestamptz),
   allocator.process_booking(bigint, text),
   allocator.retry_or_review(allocator.bookings, jsonb, integer, text, text),
   allocator.outcome(text, text, integer, integer, text, bigint[], bigint),

@@ -23,7 +23,9 @@ begin
   returning id into v_id;
   return v_id;
 exception
-  when exclusion_violation then
+  -- Two sessions inserting overlapping rows at once can each wait for the other while
+  -- checking the constraint; the deadlock detector then aborts one: the same conflict.
+  when exclusion_violation or deadlock_detected then
     select a.booking_id into v_holder
       from allocator.allocations a
      where a.restaurant_id = p_restaurant_id and a.table_id = p_table_id and a.period && p_period

@@ -199,6 +199,11 @@ begin
   if p_expected_version is null then
     perform allocator.raise_error('invalid_argument', 'expected version is required');
   end if;
+  if v_booking.version <> p_expected_version then
+    perform allocator.raise_error('stale_version',
+      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version),
+      null, 'read the booking again and retry with its current version');
+  end if;
   if p_start is null and p_duration_minutes is null and p_party_size is null then
     perform allocator.raise_error('invalid_argument', 'nothing to modify',
       null, 'give a new start, duration or party size');
@@ -211,11 +216,6 @@ begin
              case when p_party_size is null
                   then (extract(epoch from pg_catalog.upper(v_booking.period) - pg_catalog.lower(v_booking.period)) / 60)::integer
              end));
-  if v_booking.version <> p_expected_version then
-    perform allocator.raise_error('stale_version',
-      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version),
-      null, 'read the booking again and retry with its current version');
-  end if;
   if not exists (select 1 from allocator.booking_transitions t
                   where t.from_state = v_booking.state and t.to_state = 'created') then
     perform allocator.raise_error('invalid_transition',
@@ -257,7 +257,8 @@ begin
   end if;
   if p_expected_version is not null and v_booking.version <> p_expected_version then
     perform allocator.raise_error('stale_version',
-      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version));
+      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version),
+      null, 'read the booking again and retry with its current version');
   end if;
   if not exists (select 1 from allocator.booking_transitions t
                   where t.from_state = v_booking.state and t.to_state = 'cancelled') then

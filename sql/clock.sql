@@ -1,17 +1,34 @@
 -- One clock for every function, so tests can freeze time inside a transaction.
 
+-- Only a superuser session may move the clock: SECURITY DEFINER functions obey it, so an
+-- application role must not be able to book in the past or revive an expired hold.
+create function allocator.clock_override(p_setting text) returns timestamptz
+language plpgsql
+stable
+as $$
+begin
+  if not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false) then
+    raise exception using errcode = 'RA009', message = 'only a superuser session may set allocator.clock',
+      hint = 'RESET allocator.clock';
+  end if;
+  return p_setting::timestamptz;
+end
+$$;
+comment on function allocator.clock_override(text) is
+  'The frozen time from allocator.clock; raises not_permitted (RA009) unless the session user is a superuser';
+
 create function allocator.now() returns timestamptz
 language sql
 stable
 parallel safe
 as $$
-  select coalesce(
-    nullif(pg_catalog.current_setting('allocator.clock', true), '')::timestamptz,
-    pg_catalog.transaction_timestamp()
-  )
+  select case
+    when coalesce(pg_catalog.current_setting('allocator.clock', true), '') = '' then pg_catalog.transaction_timestamp()
+    else allocator.clock_override(pg_catalog.current_setting('allocator.clock', true))
+  end
 $$;
 comment on function allocator.now() is
-  'The time every allocator function uses: the transaction start, unless allocator.clock is set (SET LOCAL allocator.clock = ''2026-05-01 19:00+02'')';
+  'The time every allocator function uses: the transaction start, unless a superuser session set allocator.clock (SET LOCAL allocator.clock = ''2026-05-01 19:00+02'')';
 
 create function allocator.freeze_clock(p_at timestamptz) returns timestamptz
 language sql

@@ -84,7 +84,8 @@ begin
    where t.restaurant_id = p_booking.restaurant_id and t.id = any (v_ids) and t.active;
   if v_found <> pg_catalog.cardinality(v_ids) then
     if exists (select 1 from allocator.tables t
-                where t.id = any (v_ids) and t.restaurant_id <> p_booking.restaurant_id) then
+                where t.id = any (v_ids) and t.restaurant_id <> p_booking.restaurant_id
+                  and allocator.tenant_allows(t.restaurant_id)) then
       perform allocator.raise_error('cross_restaurant',
         pg_catalog.format('tables %s do not all belong to restaurant %s', v_ids, p_booking.restaurant_id));
     end if;
@@ -215,12 +216,16 @@ declare
   v_table bigint;
 begin
   perform allocator.actor_role(p_actor);
+  v_ids := allocator.check_table_set(v_booking, p_table_ids);
+  if p_idempotency_key is not null and (pg_catalog.btrim(p_idempotency_key) = '' or pg_catalog.length(p_idempotency_key) > 200) then
+    perform allocator.raise_error('invalid_argument', 'idempotency key must be 1 to 200 characters');
+  end if;
   if p_idempotency_key is not null then
     select h.* into v_hold from allocator.holds h
      where h.restaurant_id = v_booking.restaurant_id and h.idempotency_key = p_idempotency_key;
     if found then
       if v_hold.booking_id <> v_booking.id
-         or v_hold.table_ids <> (select pg_catalog.array_agg(x order by x) from pg_catalog.unnest(p_table_ids) as x) then
+         or v_hold.table_ids <> v_ids then
         perform allocator.raise_error('idempotency_mismatch',
           pg_catalog.format('idempotency key %s was used for hold %s with other arguments', p_idempotency_key, v_hold.id));
       end if;
@@ -245,7 +250,6 @@ begin
       pg_catalog.format('booking %s is %s; tables can be held only for a booking that is waiting for them', p_booking_id, v_booking.state),
       null, case when v_booking.state = 'assigned' then 'release its current hold first' end);
   end if;
-  v_ids := allocator.check_table_set(v_booking, p_table_ids);
   v_period := allocator.blocked_period(v_booking);
 
   perform allocator.expire_holds_on(v_booking.restaurant_id, v_ids, v_period);

@@ -34,6 +34,10 @@ declare
   v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
 begin
   perform allocator.require_staff(p_actor, p_reason);
+  if v_booking.state <> 'manual_review' then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('booking %s is %s; only bookings in manual_review are requeued', p_booking_id, v_booking.state));
+  end if;
   update allocator.bookings b set assignment_attempts = 0
    where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id and b.state = 'manual_review';
   v_booking := allocator.transition(p_booking_id, coalesce(p_expected_version, v_booking.version),
@@ -92,6 +96,11 @@ declare
   v_hold allocator.holds;
 begin
   perform allocator.require_staff(p_actor, p_reason);
+  if not exists (select 1 from allocator.booking_transitions t
+                  where t.from_state = v_booking.state and t.to_state = 'confirmed') then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('booking %s is %s and cannot be confirmed', p_booking_id, v_booking.state));
+  end if;
   if p_table_ids is null then
     select h.* into v_hold from allocator.holds h
      where h.restaurant_id = v_booking.restaurant_id and h.booking_id = v_booking.id and h.status = 'active'
@@ -99,6 +108,11 @@ begin
     if not found then
       perform allocator.raise_error('invalid_argument',
         pg_catalog.format('booking %s holds no tables; give the tables to confirm it on', p_booking_id));
+    end if;
+    if v_hold.expires_at <= allocator.now() then
+      perform allocator.raise_error('hold_not_active',
+        pg_catalog.format('hold %s expired at %s', v_hold.id, v_hold.expires_at), null,
+        'give the tables to confirm the booking on');
     end if;
     update allocator.allocations a set kind = 'confirmed', expires_at = null
      where a.restaurant_id = v_hold.restaurant_id and a.hold_id = v_hold.id;

@@ -8,6 +8,27 @@ alter table allocator.assignment_queue
 create index assignment_queue_claimable_idx on allocator.assignment_queue (run_at)
   include (lease_expires_at);
 
+-- Putting a row back on the queue (any update that does not set the lease itself) ends the
+-- lease, so a retry is claimable as soon as it is due.
+create function allocator.assignment_queue_end_lease() returns trigger
+language plpgsql
+as $$
+begin
+  if new.leased_by is not distinct from old.leased_by
+     and new.lease_expires_at is not distinct from old.lease_expires_at then
+    new.leased_by := null;
+    new.lease_expires_at := null;
+  end if;
+  return new;
+end
+$$;
+comment on function allocator.assignment_queue_end_lease() is
+  'Trigger: an update of a queue row that does not touch its lease (a requeue) ends the lease';
+
+create trigger assignment_queue_end_lease
+  before update on allocator.assignment_queue
+  for each row execute function allocator.assignment_queue_end_lease();
+
 create function allocator.claim_due(p_worker text, p_limit integer default 10, p_lease_seconds integer default 30)
 returns table (restaurant_id bigint, booking_id bigint, attempt integer, run_at timestamptz)
 language plpgsql

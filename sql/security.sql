@@ -36,7 +36,7 @@ grant select on allocator.restaurants, allocator.zones, allocator.tables, alloca
   to allocator_app;
 
 -- Functions the views and policies call run with the caller's rights.
-grant execute on function allocator.now(), allocator.tenant_allows(bigint)
+grant execute on function allocator.now(), allocator.clock_override(text), allocator.tenant_allows(bigint)
   to allocator_app, allocator_ops, allocator_readonly;
 
 grant execute on function

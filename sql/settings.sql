@@ -156,7 +156,7 @@ begin
   end loop;
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
-  perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 5, 3600);
+  perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);
   perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1, 6);
   v_value := v_result -> 'preferred_zone';
   if pg_catalog.jsonb_typeof(v_value) not in ('null', 'string') then

@@ -23,6 +23,8 @@ drop function if exists
   allocator.availability(bigint, tstzrange, boolean),
   allocator.update_settings(bigint, jsonb);
 drop table if exists allocator.circuit_breakers, allocator.lease_waits, allocator.leases;
+drop trigger if exists assignment_queue_end_lease on allocator.assignment_queue;
+drop function if exists allocator.assignment_queue_end_lease();
 drop index if exists allocator.assignment_queue_claimable_idx;
 alter table allocator.assignment_queue drop column if exists leased_by, drop column if exists lease_expires_at;
 -- Revision 0002's security.sql did not make the layout views read as their caller.

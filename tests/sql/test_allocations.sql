@@ -13,7 +13,8 @@ select allocator.import_layout('{
 create function pg_temp.rid(p_name text) returns bigint language sql stable as
   $$ select id from allocator.restaurants where name = p_name $$;
 create function pg_temp.tid(p_label text) returns bigint language sql stable as
-  $$ select id from allocator.tables where label = p_label $$;
+  $$ select id from allocator.tables where label = p_label
+       and restaurant_id in (pg_temp.rid('Alloc A'), pg_temp.rid('Alloc B')) $$;
 
 insert into allocator.bookings (restaurant_id, party_size, period) values
   (pg_temp.rid('Alloc A'), 2, '[2026-06-01 19:00+00, 2026-06-01 21:00+00)'),

@@ -1,5 +1,5 @@
 -- Roles and tenancy: the app role goes through the RPCs only; a tenant sees only its restaurants.
-select plan(17);
+select plan(18);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Tenant A", "tables": [{"label": "A1", "max_capacity": 4}]}')
@@ -56,13 +56,17 @@ create role allocator_test_tenant_a login;
 grant allocator_app, allocator_tenant to allocator_test_tenant_a;
 insert into allocator.tenant_members (restaurant_id, role_name) values (:ra, 'allocator_test_tenant_a');
 
+-- Only superuser sessions may move the clock; the tenant works on real time.
+select allocator.thaw_clock();
 set local session authorization allocator_test_tenant_a;
+select public.allocator_test_sqlstate($$select set_config('allocator.clock', '2020-01-01', true); select allocator.now()$$) as t_clock \gset
+select set_config('allocator.clock', '', true);
 select count(*) as t_bookings from allocator.bookings where restaurant_id in (:ra, :rb) \gset
 select count(*) as t_restaurants from allocator.restaurants where id in (:ra, :rb) \gset
 select public.allocator_test_sqlstate(format($$select allocator.create_booking(%s, 2, '2026-06-01 20:00+00')$$, :rb)) as t_other \gset
 select public.allocator_test_sqlstate(format($$select allocator.cancel_booking(%s)$$, :bb)) as t_cancel \gset
 select public.allocator_test_sqlstate(format($$select * from allocator.booking_history(%s)$$, :bb)) as t_hist \gset
-select public.allocator_test_sqlstate(format($$select allocator.create_booking(%s, 2, '2026-06-01 21:00+00')$$, :ra)) as t_own \gset
+select public.allocator_test_sqlstate(format($$select allocator.create_booking(%s, 2, now() + interval '1 day')$$, :ra)) as t_own \gset
 reset session authorization;
 
 select is(:'t_bookings'::int, 1, 'a tenant sees its own restaurant''s booking only (one in A, none of B''s)');
@@ -71,6 +75,7 @@ select is(:'t_other'::text, 'RA002', 'a tenant cannot book at another restaurant
 select is(:'t_cancel'::text, 'RA002', 'a tenant cannot cancel another restaurant''s booking');
 select is(:'t_hist'::text, 'RA002', 'a tenant cannot read another restaurant''s history');
 select is(:'t_own'::text, 'ok', 'a tenant books at its own restaurant');
+select is(:'t_clock'::text, 'RA009', 'a non-superuser session cannot move the clock');
 select is((select state from allocator.bookings where id = :bb), 'created', 'the other tenant''s booking is untouched');
 
 select * from finish();

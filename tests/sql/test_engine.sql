@@ -1,0 +1,105 @@
+-- The assignment engine with a frozen clock: scoring, capacity edges, the coordinator path,
+-- retries with backoff, breaker, shadow mode and the kill switch.
+select plan(36);
+
+select allocator.freeze_clock('2026-06-01 12:00+00');
+-- E1, E2: 2-tops; E3: a 4-top (min 2); E4+E5 adjacent 4-tops; Z1 in zone Window.
+select (allocator.import_layout('{"name": "Engine", "settings": {"buffer_minutes": 0,
+    "retry": {"max_attempts": 3, "base_delay_ms": 1000, "max_delay_ms": 3000, "jitter": 0.2}},
+  "zones": [{"name": "Hall"}, {"name": "Window"}],
+  "tables": [{"label": "E1", "zone": "Hall", "max_capacity": 2}, {"label": "E2", "zone": "Hall", "max_capacity": 2},
+             {"label": "E3", "zone": "Hall", "min_capacity": 2, "max_capacity": 4},
+             {"label": "E4", "zone": "Hall", "min_capacity": 2, "max_capacity": 4},
+             {"label": "E5", "zone": "Hall", "min_capacity": 2, "max_capacity": 4},
+             {"label": "Z1", "zone": "Window", "max_capacity": 2}],
+  "adjacency": [["E4", "E5"]]}') ->> 'restaurant_id')::bigint as r \gset
+create function pg_temp.t(p_label text) returns bigint language sql as
+  $$ select id from allocator.tables where label = p_label and restaurant_id = (select id from allocator.restaurants where name = 'Engine') $$;
+create function pg_temp.book(p_party int, p_at text, p_zone text default null) returns bigint language sql as
+  $$ select (allocator.create_booking((select id from allocator.restaurants where name = 'Engine'), p_party,
+       p_at::timestamptz, 120, p_preferred_zone => p_zone) ->> 'booking_id')::bigint $$;
+
+-- availability
+select is((select count(*)::int from allocator.availability(:r, '[2026-06-01 19:00+00, 2026-06-01 21:00+00)')),
+  7, 'everything is free: six tables and one combination');
+
+-- scoring and determinism
+select pg_temp.book(2, '2026-06-01 19:00+00') as b2 \gset
+select is((select table_ids from allocator.plan_booking(:b2) where rank = 1), array[pg_temp.t('E1')],
+  'a party of 2 goes to the first 2-top (best fit, lowest id on ties)');
+select results_eq(format('select table_ids, score from allocator.plan_booking(%s)', :b2),
+  format('select table_ids, score from allocator.plan_booking(%s)', :b2), 'planning twice gives the same ranking');
+select ok((select bool_and(score <= 1 and score >= 0) from allocator.plan_booking(:b2, 100)), 'scores are within [0, 1]');
+select is((select count(*)::int from allocator.plan_booking(:b2, 100) where table_ids = array[pg_temp.t('E3')]), 1,
+  'a party equal to a table''s minimum can sit there');
+select pg_temp.book(2, '2026-06-01 19:00+00', 'Window') as bz \gset
+select is((select table_ids from allocator.plan_booking(:bz) where rank = 1), array[pg_temp.t('Z1')],
+  'the booking''s zone preference wins between equal fits');
+select pg_temp.book(4, '2026-06-01 19:00+00') as b4 \gset
+select is((select table_ids from allocator.plan_booking(:b4) where rank = 1), array[pg_temp.t('E3')],
+  'a party equal to a table''s maximum sits there, not on a combination');
+select pg_temp.book(7, '2026-06-01 19:00+00') as b7 \gset
+select is((select table_ids from allocator.plan_booking(:b7) where rank = 1),
+  allocator.sorted_ids(array[pg_temp.t('E4'), pg_temp.t('E5')]), 'a party of 7 needs the combination');
+select is((select strategy from allocator.plan_booking(:b7) where rank = 1), 'optimal_fit', 'and names the strategy that carried it');
+select throws_ok(format('select * from allocator.plan_booking(%s, 0)', :b7), 'RA001', NULL, 'plan limit 0 is refused');
+
+-- the coordinator path
+select is(allocator.process_booking(:b7, 'w1') ->> 'outcome', 'confirmed', 'process_booking confirms the party of 7');
+select results_eq(format('select to_state from allocator.booking_history(%s) order by version', :b7),
+  $$ values ('created'), ('capacity_verified'), ('assignment_pending'), ('assignment_in_progress'), ('assigned'), ('confirmed') $$,
+  'it walks created -> capacity_verified -> assignment_pending -> assignment_in_progress -> assigned -> confirmed');
+select is((select count(*)::int from allocator.allocations where booking_id = :b7 and kind = 'confirmed'), 2,
+  'both tables are allocated');
+select is((select result from allocator.booking_attempts(:b7)), 'confirmed', 'the attempt is recorded');
+select ok(not exists (select 1 from allocator.assignment_queue where booking_id = :b7), 'and the booking leaves the queue');
+select is(allocator.process_booking(:b7, 'w2') ->> 'reason', 'state_confirmed', 'processing again is a noop with a reason');
+
+select pg_temp.book(9, '2026-06-01 19:00+00') as b9 \gset
+select is(allocator.process_booking(:b9, 'w1') ->> 'outcome', 'manual_review', 'a party no table or combination seats');
+select is((select manual_review_reason from allocator.bookings where id = :b9), 'no table or combination seats a party of 9',
+  'goes to manual review at once, with the reason');
+select is((select count(*)::int from allocator.booking_attempts(:b9)), 1, 'after a single attempt');
+
+-- retries and backoff when everything that fits is taken
+select pg_temp.book(7, '2026-06-01 20:00+00') as late \gset
+select allocator.process_booking(:late, 'w1') as r1 \gset
+select is(:'r1'::jsonb ->> 'outcome', 'retry', 'a party that fits the layout but not the free tables is retried');
+select is((:'r1'::jsonb ->> 'delay_ms')::int, allocator.backoff_ms((select settings from allocator.restaurants where id = :r), :late, 1),
+  'after the backoff for attempt 1');
+select ok((:'r1'::jsonb ->> 'delay_ms')::int between 800 and 1200, 'which is the base delay within the jitter');
+select is(allocator.process_booking(:late, 'w1') ->> 'reason', 'not_due', 'it is not processed again before it is due');
+select ok(allocator.backoff_ms((select settings from allocator.restaurants where id = :r), :late, 2) between 1600 and 2400
+      and allocator.backoff_ms((select settings from allocator.restaurants where id = :r), :late, 5) between 2400 and 3600,
+  'the delay doubles and is capped at max_delay_ms');
+select allocator.freeze_clock('2026-06-01 12:00:10+00');
+select is(allocator.process_booking(:late, 'w1') ->> 'attempt', '2', 'the second attempt runs when due');
+select allocator.freeze_clock('2026-06-01 12:00:20+00');
+select is(allocator.process_booking(:late, 'w1') ->> 'outcome', 'manual_review', 'the last attempt sends it to manual review');
+select is((select count(distinct attempt)::int from allocator.booking_attempts(:late)), 3, 'after max_attempts attempts');
+
+-- circuit breaker
+select is(allocator.breaker_record(:r, false), 'closed', 'one failure keeps the breaker closed');
+select allocator.breaker_record(:r, false), allocator.breaker_record(:r, false), allocator.breaker_record(:r, false);
+select is(allocator.breaker_record(:r, false), 'open', 'failure_threshold failures open it');
+select is(allocator.breaker_allow(:r), 'open', 'an open breaker refuses calls');
+select allocator.freeze_clock('2026-06-01 12:01:00+00');
+select is(allocator.breaker_allow(:r), 'half_open', 'after the cooldown it is half-open');
+select is(allocator.breaker_record(:r, true), 'closed', 'a success in half-open closes it');
+
+-- shadow mode and kill switch
+select allocator.update_settings(:r, '{"flags": {"shadow": true}}') is not null as x \gset
+select pg_temp.book(2, '2026-06-01 13:00+00') as bs \gset
+select is(allocator.process_booking(:bs, 'w1') ->> 'reason', 'shadow', 'shadow mode only records');
+select ok((select count(*) = 0 from allocator.allocations where booking_id = :bs)
+      and (select result = 'shadow' and metadata ? 'legacy_table_ids' from allocator.booking_assignment_attempts where booking_id = :bs),
+  'shadow mode writes the engine''s and the legacy decision but no allocation');
+
+select allocator.update_settings(:r, '{"flags": {"shadow": false, "kill_switch": true}}') is not null as x \gset
+select pg_temp.book(2, '2026-06-01 14:00+00', 'Window') as bk \gset
+select allocator.process_booking(:bk, 'w1') as rk \gset
+select is(:'rk'::jsonb ->> 'strategy', 'legacy_first_fit', 'the kill switch routes to the legacy planner');
+select is(:'rk'::jsonb -> 'tables', pg_catalog.to_jsonb(array[pg_temp.t('E1')]),
+  'which takes the smallest free table with the lowest id, ignoring the zone preference');
+
+select * from finish();

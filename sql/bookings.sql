@@ -161,10 +161,17 @@ volatile
 as $$
 declare
   v_count integer;
+  v_hold_id bigint;
 begin
-  update allocator.holds h
-     set status = p_hold_status, closed_at = allocator.now()
-   where h.restaurant_id = p_booking.restaurant_id and h.booking_id = p_booking.id and h.status = 'active';
+  for v_hold_id in
+    update allocator.holds h
+       set status = p_hold_status, closed_at = allocator.now()
+     where h.restaurant_id = p_booking.restaurant_id and h.booking_id = p_booking.id and h.status = 'active'
+    returning h.id
+  loop
+    perform allocator.emit_event(p_booking.restaurant_id, 'hold.' || p_hold_status, p_booking.id,
+      pg_catalog.jsonb_build_object('hold_id', v_hold_id, 'booking_id', p_booking.id));
+  end loop;
   delete from allocator.allocations a
    where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id;
   get diagnostics v_count = row_count;

@@ -262,6 +262,8 @@ begin
     perform allocator.insert_allocation(v_booking.restaurant_id, v_booking.id, v_table, v_period,
       'hold', v_hold.expires_at, v_hold.id);
   end loop;
+  perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
+    pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
   perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
     pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
   return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
@@ -325,6 +327,8 @@ begin
   update allocator.holds h set status = 'confirmed', closed_at = allocator.now()
    where h.restaurant_id = v_hold.restaurant_id and h.id = v_hold.id
   returning * into v_hold;
+  perform allocator.emit_event(v_hold.restaurant_id, 'hold.confirmed', v_booking.id,
+    pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
   perform allocator.transition(v_booking.id, v_booking.version, 'confirmed', p_actor, 'hold confirmed',
     pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_hold.table_ids));
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);

@@ -17,7 +17,7 @@ insert into allocator.booking_transitions (from_state, to_state, manual_only, de
   ('created', 'assigned', false, 'tables held directly by the caller'),
   ('created', 'manual_review', false, 'no table or combination can seat the party'),
   ('created', 'cancelled', false, 'cancelled'),
-  ('created', 'failed', false, 'cannot be served'),
+  ('created', 'failed', true, 'declined by staff'),
   ('created', 'confirmed', true, 'confirmed by staff'),
   ('capacity_verified', 'assignment_pending', false, 'queued for assignment'),
   ('capacity_verified', 'assigned', false, 'tables held directly by the caller'),

@@ -131,6 +131,31 @@ $$;
 comment on function allocator.force_confirm(bigint, text, text, bigint[]) is
   'Staff: confirm a booking on its current hold, or on the given tables without the capacity check (overlaps are still impossible)';
 
+create function allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+begin
+  perform allocator.require_staff(p_actor, p_reason);
+  if not exists (select 1 from allocator.booking_transitions t
+                  where t.from_state = v_booking.state and t.to_state = 'failed') then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('booking %s is %s and cannot be declined', p_booking_id, v_booking.state));
+  end if;
+  perform allocator.free_booking_tables(v_booking, 'released');
+  perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
+  v_booking := allocator.transition(v_booking.id, v_booking.version, 'failed', p_actor, p_reason,
+    '{"manual": "decline"}'::jsonb);
+  return allocator.booking_json(v_booking);
+end
+$$;
+comment on function allocator.decline_booking(bigint, text, text) is
+  'Staff: decline a booking that cannot be served (from created or manual_review to failed), freeing anything it holds';
+
 create function allocator.manual_assign(
   p_booking_id bigint,
   p_table_ids bigint[],

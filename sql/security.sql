@@ -54,6 +54,7 @@ grant execute on function
   allocator.requeue(bigint, text, text, integer),
   allocator.force_confirm(bigint, text, text, bigint[]),
   allocator.manual_assign(bigint, bigint[], text, text),
+  allocator.decline_booking(bigint, text, text),
   allocator.expire_holds(integer)
   to allocator_ops;
 

@@ -5,6 +5,7 @@ drop function if exists
   allocator.booking_history(bigint),
   allocator.booking_attempts(bigint),
   allocator.manual_assign(bigint, bigint[], text, text),
+  allocator.decline_booking(bigint, text, text),
   allocator.force_confirm(bigint, text, text, bigint[]),
   allocator.confirm_on_tables(allocator.bookings, bigint[], boolean, text, text, text),
   allocator.requeue(bigint, text, text, integer),

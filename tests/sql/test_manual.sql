@@ -1,5 +1,5 @@
 -- Manual actions: staff only, reason required, same history as automation; operator views.
-select plan(21);
+select plan(24);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Manual", "settings": {"buffer_minutes": 0},
@@ -57,5 +57,10 @@ select ok((select count(*) from allocator.booking_timeline where booking_id = :b
   'booking_timeline shows states and holds');
 select is((select count(*)::int from allocator.booking_attempts(:b4)), 0, 'booking_attempts lists none before the engine ran');
 select throws_ok($$select * from allocator.booking_history(987654321)$$, 'RA002', NULL, 'history of an unknown booking');
+
+select throws_ok(format($$select allocator.decline_booking(%s, 'app', 'no')$$, :b5), 'RA009', NULL, 'declining needs staff');
+select is(allocator.decline_booking(:b5, 'staff:ann', 'party of wolves') ->> 'state', 'failed', 'staff can decline a booking');
+select throws_ok(format($$select allocator.decline_booking(%s, 'staff:ann', 'again')$$, :b5), 'RA005', NULL,
+  'a failed booking cannot be declined again');
 
 select * from finish();

@@ -75,6 +75,9 @@ create table allocator.events (
   booking_id bigint,
   payload jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default allocator.now(),
+  -- The writing transaction: subscribers read only events of transactions older than every
+  -- running one, so an event with a lower id that commits later is never skipped.
+  xact xid8 not null default pg_catalog.pg_current_xact_id(),
   primary key (restaurant_id, id)
 );
 -- Subscribers read the outbox in id order across restaurants.

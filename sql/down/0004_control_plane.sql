@@ -1,0 +1,8 @@
+-- Reverts revision 0004.
+drop view if exists allocator.booking_state_counts, allocator.queue_status;
+drop function if exists
+  allocator.cron_plan(),
+  allocator.run_due(integer, text),
+  allocator.deliver_notifications(integer),
+  allocator.read_events(text, integer);
+drop table if exists allocator.notifications, allocator.subscriber_cursors;

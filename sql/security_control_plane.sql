@@ -1,0 +1,15 @@
+-- Privileges and row level security for the control plane (revision 0004).
+
+grant execute on function
+  allocator.read_events(text, integer),
+  allocator.deliver_notifications(integer),
+  allocator.run_due(integer, text),
+  allocator.cron_plan()
+  to allocator_ops;
+
+grant select on allocator.subscriber_cursors, allocator.notifications, allocator.queue_status,
+  allocator.booking_state_counts to allocator_readonly;
+
+alter table allocator.notifications enable row level security;
+drop policy if exists tenant_isolation on allocator.notifications;
+create policy tenant_isolation on allocator.notifications using (allocator.tenant_allows(restaurant_id));

@@ -25,9 +25,19 @@ app = typer.Typer(
 db_app = typer.Typer(help="The embedded PostgreSQL cluster (.pgdata/).", no_args_is_help=True)
 migrate_app = typer.Typer(help="Schema migrations (alembic).", no_args_is_help=True)
 layout_app = typer.Typer(help="Restaurant layouts: tables, zones, adjacency.", no_args_is_help=True)
+schedule_app = typer.Typer(
+    help="pg_cron schedules for sweeps and the optimizer.", no_args_is_help=True
+)
+events_app = typer.Typer(help="The events outbox.", no_args_is_help=True)
+booking_app = typer.Typer(help="Bookings from the command line.", no_args_is_help=True)
+metrics_app = typer.Typer(help="Metrics for Prometheus.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(layout_app, name="layout")
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(events_app, name="events")
+app.add_typer(booking_app, name="booking")
+app.add_typer(metrics_app, name="metrics")
 
 console = Console()
 SAMPLE_LAYOUT = Path("data") / "sample_restaurant.json"
@@ -82,13 +92,13 @@ def db_psql(args: Annotated[list[str] | None, typer.Argument()] = None) -> None:
 
 
 @migrate_app.command("up")
-def migrate_up(revision: str = "head") -> None:
+def migrate_up(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     migrations.upgrade(revision)
 
 
 @migrate_app.command("down")
-def migrate_down(revision: str = "base") -> None:
+def migrate_down(revision: Annotated[str, typer.Argument()] = "base") -> None:
     """Revert migrations down to REVISION (default: an empty database)."""
     migrations.downgrade(revision)
 
@@ -126,8 +136,13 @@ def layout_show(restaurant_id: int) -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Start the database, migrate, load the sample restaurant and print its layout."""
+def demo(
+    bookings: Annotated[int, typer.Option(help="How many bookings to push.")] = 500,
+    workers: Annotated[int, typer.Option(help="How many worker processes.")] = 2,
+) -> None:
+    """The main job: database, migrations, sample restaurant, workers, a burst of bookings."""
+    from control.demo import run_demo
+
     url = database_url()
     console.print(f"[bold]database[/bold] {url}")
     migrations.upgrade("head")
@@ -135,6 +150,185 @@ def demo() -> None:
     with connect(url) as conn:
         restaurant_id = load_layout(conn, project_root() / SAMPLE_LAYOUT, replace=True)
         show_layout(conn, restaurant_id, console)
+    report = run_demo(
+        url,
+        restaurant_id,
+        "Europe/Rome",
+        console,
+        project_root() / "var" / "demo",
+        count=bookings,
+        workers=workers,
+    )
+    problems = (
+        report["duplicate_processing"]
+        or report["overlapping_allocations"]
+        or any(report["worker_exit_codes"])
+    )
+    settled = (
+        report["bookings"] == bookings
+        and report["confirmed"] + report["manual_review"] + report["failed"] == bookings
+    )
+    if problems or not settled:
+        raise typer.Exit(1)
+
+
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Processor threads.")] = 2,
+    name: Annotated[str | None, typer.Option(help="Worker name (default host:pid).")] = None,
+    poll_interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Bookings claimed at once.")] = 10,
+    notifications: Annotated[
+        Path | None, typer.Option(help="JSON-lines file that receives customer notifications.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Process bookings: LISTEN allocator_events, claim due work, call process_booking."""
+    from control.worker import Worker, WorkerConfig, configure_logging
+
+    configure_logging(log_level.upper())
+    config = WorkerConfig(
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+        batch=batch,
+        notifications=notifications,
+    )
+    if name:
+        config.name = name
+    runner = Worker(database_url(), config)
+    runner.install_signal_handlers()
+    raise typer.Exit(runner.run())
+
+
+@events_app.command("tail")
+def events_tail(
+    from_start: Annotated[bool, typer.Option(help="Print past events first.")] = False,
+) -> None:
+    """Print events as JSON lines as they happen (Ctrl-C to stop)."""
+    import json
+
+    from control.queries import query
+
+    with connect(database_url(), autocommit=True) as conn:
+        conn.execute("listen allocator_events")
+        row = conn.execute(query("last_event_id")).fetchone()
+        after = 0 if from_start or row is None else int(row[0])
+        try:
+            while True:
+                for event_id, restaurant_id, topic, booking_id, payload, at in conn.execute(
+                    query("events_after"), {"after": after}
+                ).fetchall():
+                    print(
+                        json.dumps(
+                            {
+                                "id": event_id,
+                                "restaurant_id": restaurant_id,
+                                "topic": topic,
+                                "booking_id": booking_id,
+                                "payload": payload,
+                                "at": at,
+                            },
+                            default=str,
+                        ),
+                        flush=True,
+                    )
+                    after = event_id
+                for _ in conn.notifies(timeout=1.0, stop_after=1):
+                    pass
+        except KeyboardInterrupt:
+            return
+
+
+@schedule_app.command("install")
+def schedule_install() -> None:
+    """Create or update the pg_cron jobs (idempotent)."""
+    from control import schedule
+
+    with connect(database_url()) as conn:
+        installed, removed = schedule.install(conn)
+    for job_name in installed:
+        console.print(f"installed {job_name}")
+    for job_name in removed:
+        console.print(f"removed {job_name}")
+
+
+@schedule_app.command("list")
+def schedule_list() -> None:
+    """List the allocator pg_cron jobs."""
+    from rich.table import Table
+
+    from control import schedule
+
+    with connect(database_url()) as conn:
+        rows = schedule.jobs(conn)
+    grid = Table(title="pg_cron jobs (UTC)")
+    for column in ("id", "name", "schedule", "command", "active"):
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*(str(v) for v in row))
+    console.print(grid)
+
+
+@schedule_app.command("remove")
+def schedule_remove() -> None:
+    """Remove every allocator pg_cron job."""
+    from control import schedule
+
+    with connect(database_url()) as conn:
+        for job_name in schedule.remove(conn):
+            console.print(f"removed {job_name}")
+
+
+@app.command("status")
+def status() -> None:
+    """Queue depth, bookings per state, circuit breakers, workers and leases."""
+    from control.status import print_status
+
+    with connect(database_url()) as conn:
+        print_status(conn, console)
+
+
+@app.command("inspect")
+def inspect(booking_id: int) -> None:
+    """A booking and its timeline: history, attempts, holds."""
+    from control.status import print_booking
+
+    with connect(database_url()) as conn:
+        if not print_booking(conn, booking_id, console):
+            raise typer.Exit(1)
+
+
+@booking_app.command("create")
+def booking_create(
+    restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
+    party: Annotated[int, typer.Option(help="Party size.")],
+    start: Annotated[str, typer.Option(help="Start time, ISO 8601 with offset.")],
+    duration: Annotated[int | None, typer.Option(help="Minutes (default: turn time).")] = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key.")] = None,
+    zone: Annotated[str | None, typer.Option(help="Preferred zone name.")] = None,
+) -> None:
+    """Create a booking and print the result."""
+    import json
+
+    from control.queries import query
+
+    with connect(database_url()) as conn:
+        row = conn.execute(
+            query("create_booking"), (restaurant, party, start, duration, key, zone)
+        ).fetchone()
+        conn.commit()
+    print(json.dumps(row[0] if row else None, default=str))
+
+
+@metrics_app.command("serve")
+def metrics_serve(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 9187,
+    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve Prometheus metrics read from the metrics views."""
+    from control.metrics import serve
+
+    serve(database_url(), address, port)
 
 
 def main() -> None:
@@ -149,3 +343,7 @@ def main() -> None:
     except (ClusterError, AllocatorError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

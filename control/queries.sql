@@ -4,7 +4,7 @@
 select id from allocator.restaurants where name = %(name)s order by id;
 
 -- name: delete_restaurant
-delete from allocator.restaurants where id = %(restaurant_id)s;
+select allocator.delete_restaurant(%(restaurant_id)s);
 
 -- name: import_layout
 select allocator.import_layout(%(layout)s::jsonb);
@@ -23,3 +23,81 @@ select table_count, labels, min_capacity, max_capacity
   from allocator.combination_overview
  where restaurant_id = %(restaurant_id)s
  order by table_count, max_capacity, labels;
+
+-- name: claim_due
+select booking_id from allocator.claim_due(%s, %s, %s);
+
+-- name: process_booking
+select allocator.process_booking(%s, %s);
+
+-- name: deliver_notifications
+select payload || jsonb_build_object('notification_id', id) from allocator.deliver_notifications(500);
+
+-- name: lease_acquire
+select allocator.lease_acquire(%s, %s, %s);
+
+-- name: lease_extend
+select allocator.lease_extend(%s, %s, %s);
+
+-- name: lease_release
+select allocator.lease_release(%s, %s);
+
+-- name: release_claims
+select allocator.release_claims(%s);
+
+-- name: events_after
+select id, restaurant_id, topic, booking_id, payload, created_at
+  from allocator.events where id > %(after)s order by id limit 1000;
+
+-- name: last_event_id
+select coalesce(max(id), 0) from allocator.events;
+
+-- name: cron_plan
+select jobname, schedule, command from allocator.cron_plan() order by jobname;
+
+-- name: cron_jobs
+select jobid, jobname, schedule, command, active from cron.job where jobname like 'allocator-%%' order by jobname;
+
+-- name: cron_schedule
+select cron.schedule(%s, %s, %s);
+
+-- name: cron_unschedule
+select cron.unschedule(%s);
+
+-- name: status_queue
+select restaurant_id, queued, due, leased, scheduled, oldest_run_at from allocator.queue_status order by restaurant_id;
+
+-- name: status_states
+select restaurant_id, state, bookings from allocator.booking_state_counts order by restaurant_id, state;
+
+-- name: status_breakers
+select restaurant_id, state, failures, opened_at from allocator.circuit_breakers order by restaurant_id;
+
+-- name: status_leases
+select name, owner, expires_at, expires_at > now() as live from allocator.leases order by name;
+
+-- name: booking
+select allocator.booking_json(b) from allocator.bookings b where b.id = %s;
+
+-- name: booking_timeline
+select at, kind, what, actor, reason, details from allocator.booking_timeline
+ where booking_id = %s order by at, kind;
+
+-- name: create_booking
+select allocator.create_booking(p_restaurant_id => %s, p_party_size => %s, p_start => %s,
+  p_duration_minutes => %s, p_idempotency_key => %s, p_preferred_zone => %s);
+
+-- name: pipeline_report
+select allocator.pipeline_report(%s, %s);
+
+-- name: open_bookings
+select count(*) filter (where state in ('confirmed', 'manual_review', 'failed', 'cancelled')), count(*)
+  from allocator.bookings where restaurant_id = %s and created_at >= %s;
+
+-- name: metrics_states
+select restaurant_id, state, bookings from allocator.booking_state_counts;
+
+-- name: metrics_assignment
+select restaurant_id, bookings, confirmed, manual_review, success_rate, manual_review_rate,
+       created_to_confirmed_p50_ms, created_to_confirmed_p95_ms, lock_wait_p95_ms, lease_wait_p95_ms
+  from allocator.assignment_metrics;

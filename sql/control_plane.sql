@@ -178,3 +178,73 @@ select b.restaurant_id, b.state, pg_catalog.count(*) as bookings
  where allocator.tenant_allows(b.restaurant_id)
  group by b.restaurant_id, b.state;
 comment on view allocator.booking_state_counts is 'How many bookings each restaurant has in each state';
+
+-- Gives back the queue rows a stopping worker claimed but did not process.
+create function allocator.release_claims(p_worker text) returns integer
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+begin
+  update allocator.assignment_queue q set leased_by = null, lease_expires_at = null
+   where q.leased_by = p_worker and q.lease_expires_at > allocator.now();
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+comment on function allocator.release_claims(text) is
+  'Release the queue leases a worker still holds (on a clean shutdown), so other workers take them at once';
+
+-- What a run of the pipeline did for one restaurant since p_since: outcomes, latency, and
+-- the two things that must never happen (one booking worked by two sessions at once,
+-- overlapping allocations).
+create function allocator.pipeline_report(p_restaurant_id bigint, p_since timestamptz) returns jsonb
+language sql
+stable
+as $$
+  with created as (
+    select h.booking_id, h.created_at from allocator.booking_state_history h
+     where h.restaurant_id = p_restaurant_id and h.from_state is null and h.created_at >= p_since
+  ), latency as (
+    select extract(epoch from (select min(h.created_at) from allocator.booking_state_history h
+                                where h.restaurant_id = p_restaurant_id and h.booking_id = c.booking_id
+                                  and h.to_state = 'confirmed') - c.created_at) * 1000 as ms
+      from created c
+  ), states as (
+    select b.state, pg_catalog.count(*) as n from allocator.bookings b
+      join created c on c.booking_id = b.id
+     where b.restaurant_id = p_restaurant_id
+     group by b.state
+  )
+  select pg_catalog.jsonb_build_object(
+    'bookings', (select pg_catalog.count(*) from created),
+    'states', coalesce((select pg_catalog.jsonb_object_agg(s.state, s.n) from states s), '{}'::jsonb),
+    'confirmed', coalesce((select s.n from states s where s.state = 'confirmed'), 0),
+    'manual_review', coalesce((select s.n from states s where s.state = 'manual_review'), 0),
+    'failed', coalesce((select s.n from states s where s.state = 'failed'), 0),
+    'latency_p50_ms', (select pg_catalog.round(pg_catalog.percentile_cont(0.5) within group (order by l.ms)::numeric, 1) from latency l),
+    'latency_p95_ms', (select pg_catalog.round(pg_catalog.percentile_cont(0.95) within group (order by l.ms)::numeric, 1) from latency l),
+    'latency_p99_ms', (select pg_catalog.round(pg_catalog.percentile_cont(0.99) within group (order by l.ms)::numeric, 1) from latency l),
+    'attempts', (select pg_catalog.count(*) from allocator.booking_assignment_attempts a
+                   join created c on c.booking_id = a.booking_id where a.restaurant_id = p_restaurant_id),
+    'duplicate_processing', (
+      select pg_catalog.count(distinct a.booking_id)
+        from allocator.booking_assignment_attempts a
+        join allocator.booking_assignment_attempts b
+          on b.restaurant_id = a.restaurant_id and b.booking_id = a.booking_id and a.id < b.id
+         and a.metadata ->> 'backend_pid' <> b.metadata ->> 'backend_pid'
+         and pg_catalog.tstzrange((a.metadata ->> 'started_at')::timestamptz, (a.metadata ->> 'finished_at')::timestamptz, '[]')
+          && pg_catalog.tstzrange((b.metadata ->> 'started_at')::timestamptz, (b.metadata ->> 'finished_at')::timestamptz, '[]')
+        join created c on c.booking_id = a.booking_id
+       where a.restaurant_id = p_restaurant_id),
+    'overlapping_allocations', (
+      select pg_catalog.count(*) from allocator.allocations a
+        join allocator.allocations b
+          on b.restaurant_id = a.restaurant_id and b.table_id = a.table_id and a.id < b.id and a.period && b.period
+       where a.restaurant_id = p_restaurant_id))
+$$;
+comment on function allocator.pipeline_report(bigint, timestamptz) is
+  'Outcome of the pipeline for bookings created since p_since: states, created->confirmed P50/P95/P99, attempts, duplicate processing and overlapping allocations (both must be 0)';

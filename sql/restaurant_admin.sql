@@ -37,3 +37,22 @@ end
 $$;
 comment on function allocator.update_settings(bigint, jsonb) is
   'Patch a restaurant''s settings: grouped keys (flags, retry, strategy_weights, breaker) merge, others replace, null restores the default; validated like any write';
+
+-- Deletes a restaurant and everything it owns. Its bookings go first: allocations block the
+-- deletion of a table on purpose (deactivate a table instead), so they must be gone before
+-- the tables are.
+create function allocator.delete_restaurant(p_restaurant_id bigint) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform allocator.require_restaurant(p_restaurant_id);
+  delete from allocator.bookings b where b.restaurant_id = p_restaurant_id;
+  delete from allocator.restaurants r where r.id = p_restaurant_id;
+  return found;
+end
+$$;
+comment on function allocator.delete_restaurant(bigint) is
+  'Delete a restaurant with its bookings, layout and history';

@@ -4,7 +4,9 @@ grant execute on function
   allocator.read_events(text, integer),
   allocator.deliver_notifications(integer),
   allocator.run_due(integer, text),
-  allocator.cron_plan()
+  allocator.cron_plan(),
+  allocator.release_claims(text),
+  allocator.pipeline_report(bigint, timestamptz)
   to allocator_ops;
 
 grant select on allocator.subscriber_cursors, allocator.notifications, allocator.queue_status,

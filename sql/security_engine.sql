@@ -10,7 +10,8 @@ grant execute on function
   allocator.lease_acquire(text, text, integer, integer),
   allocator.lease_extend(text, text, integer),
   allocator.lease_release(text, text),
-  allocator.update_settings(bigint, jsonb)
+  allocator.update_settings(bigint, jsonb),
+  allocator.delete_restaurant(bigint)
   to allocator_ops;
 
 grant select on allocator.circuit_breakers, allocator.leases, allocator.lease_waits,

@@ -21,7 +21,8 @@ drop function if exists
   allocator.candidates(allocator.bookings, boolean),
   allocator.strategy_priority(text),
   allocator.availability(bigint, tstzrange, boolean),
-  allocator.update_settings(bigint, jsonb);
+  allocator.update_settings(bigint, jsonb),
+  allocator.delete_restaurant(bigint);
 drop table if exists allocator.circuit_breakers, allocator.lease_waits, allocator.leases;
 drop trigger if exists assignment_queue_end_lease on allocator.assignment_queue;
 drop function if exists allocator.assignment_queue_end_lease();

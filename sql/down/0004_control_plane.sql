@@ -1,6 +1,8 @@
 -- Reverts revision 0004.
 drop view if exists allocator.booking_state_counts, allocator.queue_status;
 drop function if exists
+  allocator.pipeline_report(bigint, timestamptz),
+  allocator.release_claims(text),
   allocator.cron_plan(),
   allocator.run_due(integer, text),
   allocator.deliver_notifications(integer),

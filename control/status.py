@@ -1,0 +1,70 @@
+"""What `allocator status` and `allocator inspect` print."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from control.queries import query
+
+
+def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table:
+    grid = Table(title=title)
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*("-" if v is None else str(v) for v in row))
+    return grid
+
+
+def print_status(conn: psycopg.Connection[Any], console: Console) -> None:
+    """Queue, states, breakers, workers and leases."""
+    console.print(
+        _table(
+            "queue",
+            ["restaurant", "queued", "due", "leased", "scheduled", "oldest run_at"],
+            conn.execute(query("status_queue")).fetchall(),
+        )
+    )
+    console.print(
+        _table(
+            "bookings per state",
+            ["restaurant", "state", "bookings"],
+            conn.execute(query("status_states")).fetchall(),
+        )
+    )
+    console.print(
+        _table(
+            "circuit breakers",
+            ["restaurant", "state", "failures", "opened at"],
+            conn.execute(query("status_breakers")).fetchall(),
+        )
+    )
+    console.print(
+        _table(
+            "workers and leases",
+            ["lease", "owner", "expires", "live"],
+            conn.execute(query("status_leases")).fetchall(),
+        )
+    )
+
+
+def print_booking(conn: psycopg.Connection[Any], booking_id: int, console: Console) -> bool:
+    """The booking and its timeline; False if there is no such booking."""
+    row = conn.execute(query("booking"), (booking_id,)).fetchone()
+    if row is None:
+        console.print(f"[red]no booking {booking_id}[/red]")
+        return False
+    console.print_json(json.dumps(row[0], default=str))
+    console.print(
+        _table(
+            f"booking {booking_id}: timeline",
+            ["at", "kind", "what", "actor", "reason", "details"],
+            conn.execute(query("booking_timeline"), (booking_id,)).fetchall(),
+        )
+    )
+    return True

@@ -1,0 +1,265 @@
+"""The worker: wakes on NOTIFY allocator_events (and polls), claims due bookings and lets
+the database process them; fans events out to the notification handler.
+
+NOTIFY is only a wake-up. The queue and the events outbox are the truth, so a missed
+notification, a dropped connection or a restart loses nothing: after every (re)connect the
+worker catches up from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from control.queries import query
+
+log = logging.getLogger("allocator.worker")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send structured JSON logs to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("allocator")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _log(level: int, event: str, **fields: Any) -> None:
+    log.log(level, event, extra={"fields": fields})
+
+
+@dataclass
+class WorkerConfig:
+    """How a worker runs."""
+
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    concurrency: int = 2
+    poll_interval: float = 1.0
+    batch: int = 10
+    claim_lease_seconds: int = 30
+    worker_lease_seconds: int = 15
+    notifications: Path | None = None
+    max_backoff: float = 5.0
+
+
+class Worker:
+    """One worker process: a listener, N processors and a heartbeat."""
+
+    def __init__(self, url: str, config: WorkerConfig) -> None:
+        self.url = url
+        self.config = config
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.processed = 0
+        self._count_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT ask for a clean stop."""
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            _log(logging.INFO, "stopping", signal=signal.Signals(signum).name)
+            self.stop.set()
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> int:
+        """Run until stopped; returns the process exit code."""
+        cfg = self.config
+        pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=cfg.concurrency + 1,
+            kwargs={"autocommit": True},
+            open=False,
+            name=f"allocator-{cfg.name}",
+        )
+        pool.open(wait=False)
+        self._lease("lease_acquire")
+        _log(logging.INFO, "started", worker=cfg.name, concurrency=cfg.concurrency)
+        threads = [
+            threading.Thread(target=self._processor, args=(pool, i), name=f"processor-{i}")
+            for i in range(cfg.concurrency)
+        ]
+        threads.append(threading.Thread(target=self._heartbeat, name="heartbeat"))
+        for thread in threads:
+            thread.start()
+        try:
+            self._listen()
+        finally:
+            self.stop.set()
+            self.wake.set()
+            for thread in threads:
+                thread.join()
+            released = self._release(pool)
+            pool.close()
+            _log(
+                logging.INFO,
+                "stopped",
+                worker=cfg.name,
+                processed=self.processed,
+                released_claims=released,
+            )
+        return 0
+
+    # -- listening and fan-out -----------------------------------------------------------
+    def _listen(self) -> None:
+        backoff = 0.1
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, application_name=f"allocator-listener:{self.config.name}"
+                ) as conn:
+                    conn.execute("listen allocator_events")
+                    _log(logging.INFO, "listening", worker=self.config.name)
+                    backoff = 0.1
+                    self.wake.set()  # catch up on whatever happened while not listening
+                    self._fan_out(conn)
+                    while not self.stop.is_set():
+                        woke = False
+                        for _notify in conn.notifies(
+                            timeout=self.config.poll_interval, stop_after=1
+                        ):
+                            woke = True
+                        self.wake.set()
+                        self._fan_out(conn)
+                        if not woke:
+                            conn.execute("select 1")  # is the listening connection alive?
+            except psycopg.OperationalError as exc:
+                _log(
+                    logging.WARNING,
+                    "listener lost",
+                    worker=self.config.name,
+                    error=str(exc),
+                    retry_in_s=backoff,
+                )
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff)
+
+    def _fan_out(self, conn: psycopg.Connection[Any]) -> None:
+        """Notification handler: turn new confirmed / manual_review events into notifications."""
+        if self.config.notifications is None:
+            return
+        with conn.transaction():
+            rows = conn.execute(query("deliver_notifications")).fetchall()
+            if rows:
+                # Written before the cursor commits: a crash here redelivers, never loses.
+                with self.config.notifications.open("a") as sink:
+                    for (payload,) in rows:
+                        sink.write(json.dumps(payload, default=str) + "\n")
+        if rows:
+            _log(logging.INFO, "notified", count=len(rows))
+
+    # -- processing ------------------------------------------------------------------
+    def _processor(self, pool: ConnectionPool, index: int) -> None:
+        cfg = self.config
+        backoff = 0.1
+        while not self.stop.is_set():
+            self.wake.wait(cfg.poll_interval)
+            if self.stop.is_set():
+                return
+            try:
+                with pool.connection() as conn:
+                    claimed = conn.execute(
+                        query("claim_due"), (cfg.name, cfg.batch, cfg.claim_lease_seconds)
+                    ).fetchall()
+                    if not claimed:
+                        self.wake.clear()
+                        continue
+                    for (booking_id,) in claimed:
+                        if self.stop.is_set():
+                            break
+                        row = conn.execute(
+                            query("process_booking"), (booking_id, cfg.name)
+                        ).fetchone()
+                        outcome = row[0] if row else {}
+                        with self._count_lock:
+                            self.processed += 1
+                        _log(logging.DEBUG, "processed", processor=index, **outcome)
+                backoff = 0.1
+            except psycopg.OperationalError as exc:
+                _log(
+                    logging.WARNING,
+                    "processor lost its connection",
+                    processor=index,
+                    error=str(exc),
+                )
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, cfg.max_backoff)
+            except Exception as exc:  # a processor thread must outlive any one failure
+                _log(
+                    logging.ERROR,
+                    "processing failed",
+                    processor=index,
+                    error=str(exc),
+                    sqlstate=getattr(exc, "sqlstate", None),
+                )
+                self.stop.wait(backoff)
+
+    def _heartbeat(self) -> None:
+        interval = self.config.worker_lease_seconds / 3
+        while not self.stop.wait(interval):
+            try:
+                self._lease("lease_extend")
+            except psycopg.Error as exc:
+                _log(logging.WARNING, "heartbeat failed", error=str(exc))
+
+    def _lease(self, action: str) -> None:
+        cfg = self.config
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            if action == "lease_extend":
+                row = conn.execute(
+                    query("lease_extend"),
+                    (f"worker:{cfg.name}", cfg.name, cfg.worker_lease_seconds),
+                ).fetchone()
+                if row and row[0]:
+                    return
+                _log(logging.WARNING, "worker lease lost, taking it again", worker=cfg.name)
+            conn.execute(
+                query("lease_acquire"), (f"worker:{cfg.name}", cfg.name, cfg.worker_lease_seconds)
+            )
+
+    def _release(self, pool: ConnectionPool) -> int:
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                row = conn.execute(query("release_claims"), (self.config.name,)).fetchone()
+                conn.execute(
+                    query("lease_release"), (f"worker:{self.config.name}", self.config.name)
+                )
+                return int(row[0]) if row else 0
+        except psycopg.Error as exc:
+            _log(logging.WARNING, "could not release leases", error=str(exc))
+            return 0

@@ -141,7 +141,9 @@ class Worker:
         while not self.stop.is_set():
             try:
                 with psycopg.connect(
-                    self.url, autocommit=True, application_name=f"allocator-listener:{self.config.name}"
+                    self.url,
+                    autocommit=True,
+                    application_name=f"allocator-listener:{self.config.name}",
                 ) as conn:
                     conn.execute("listen allocator_events")
                     _log(logging.INFO, "listening", worker=self.config.name)

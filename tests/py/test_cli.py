@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,10 +47,14 @@ def test_migrate_commands(scratch_url: str) -> None:
 
 def test_demo_prints_the_layout_and_can_run_again(scratch_url: str) -> None:
     for _ in range(2):
-        demo = run(scratch_url, "demo")
+        demo = run(scratch_url, "demo", "--bookings", "60")
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "30 tables, 98 seats" in demo.stdout
         assert "M1+M2+M3" in demo.stdout
+        assert "pipeline summary" in demo.stdout
+        assert re.search(r"overlapping allocations\s*│\s*0\s", demo.stdout), demo.stdout
+        assert re.search(r"duplicate processing\s*│\s*0\s", demo.stdout), demo.stdout
+        assert re.search(r"worker exit codes\s*│\s*\[0, 0\]", demo.stdout), demo.stdout
     with psycopg.connect(scratch_url) as conn:
         count = conn.execute(
             "select count(*) from allocator.restaurants where name = 'Trattoria Demo'"
@@ -72,3 +78,71 @@ def test_bad_layout_is_a_clear_error(scratch_url: str, tmp_path: Path) -> None:
 
 def test_db_url_honours_database_url(scratch_url: str) -> None:
     assert run(scratch_url, "db", "url").stdout.strip() == scratch_url
+
+
+def test_booking_status_inspect_and_metrics(scratch_url: str) -> None:
+    import socket
+    import urllib.request
+
+    assert run(scratch_url, "demo", "--bookings", "10").returncode == 0
+    with psycopg.connect(scratch_url) as conn:
+        (rid,) = conn.execute("select id from allocator.restaurants").fetchone()  # type: ignore[misc]
+    bad = run(
+        scratch_url,
+        "booking",
+        "create",
+        "--restaurant",
+        str(rid),
+        "--party",
+        "0",
+        "--start",
+        "2027-03-01T19:00:00+01:00",
+    )
+    assert bad.returncode == 1 and "RA001" in bad.stdout
+    good = run(
+        scratch_url,
+        "booking",
+        "create",
+        "--restaurant",
+        str(rid),
+        "--party",
+        "2",
+        "--start",
+        "2027-03-01T19:00:00+01:00",
+        "--key",
+        "cli-1",
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    booking_id = json.loads(good.stdout)["booking_id"]
+    status = run(scratch_url, "status")
+    assert (
+        status.returncode == 0
+        and "bookings per state" in status.stdout
+        and "confirmed" in status.stdout
+    )
+    inspect = run(scratch_url, "inspect", str(booking_id))
+    assert inspect.returncode == 0 and "created" in inspect.stdout
+    assert run(scratch_url, "inspect", "987654321").returncode == 1
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": scratch_url}
+    server = subprocess.Popen(
+        [ALLOCATOR, "metrics", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and "serving metrics" in server.stdout.readline()
+        body = (
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert f'allocator_bookings{{restaurant="{rid}",state="confirmed"}}' in body
+    assert "allocator_success_rate" in body

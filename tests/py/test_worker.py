@@ -1,0 +1,227 @@
+"""Worker processes for real: confirmation, crashes, lost connections, shutdown, and the
+in-database sweep that needs no worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class WorkerProcess:
+    def __init__(self, url: str, name: str, log: Path, *extra: str) -> None:
+        self.name = name
+        self.log = log
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "control.cli",
+                "worker",
+                "--name",
+                name,
+                "--poll-interval",
+                "0.2",
+                "--log-level",
+                "DEBUG",
+                *extra,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+
+    def events(self) -> list[dict[str, Any]]:
+        return [
+            json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
+        ]
+
+    def logged(self, event: str) -> int:
+        return sum(1 for e in self.events() if e["event"] == event)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(db_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(name: str, *extra: str) -> WorkerProcess:
+        worker = WorkerProcess(db_url, name, tmp_path / f"{name}.log", *extra)
+        started.append(worker)
+        assert wait_for(lambda: worker.logged("listening") >= 1, 20), worker.log.read_text()
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait()
+
+
+def restaurant(conn: psycopg.Connection[Any], name: str, tables: int = 6) -> int:
+    layout = {
+        "name": name,
+        "tables": [{"label": f"W{i}", "max_capacity": 4} for i in range(tables)],
+    }
+    row = conn.execute(
+        "select allocator.import_layout(%s::jsonb)", (json.dumps(layout),)
+    ).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0]["restaurant_id"])
+
+
+def book(conn: psycopg.Connection[Any], restaurant_id: int, count: int) -> list[int]:
+    ids = []
+    for i in range(count):
+        row = conn.execute(
+            "select (allocator.create_booking(%s, 2, date_trunc('hour', now()) + interval '1 day' + %s * interval '3 hours', 120)"
+            " ->> 'booking_id')::bigint",
+            (restaurant_id, i // 6),
+        ).fetchone()
+        assert row is not None
+        ids.append(int(row[0]))
+    conn.commit()
+    return ids
+
+
+def states(conn: psycopg.Connection[Any], ids: list[int]) -> dict[str, int]:
+    rows = conn.execute(
+        "select state, count(*) from allocator.bookings where id = any(%s) group by state", (ids,)
+    ).fetchall()
+    conn.commit()
+    return dict(rows)
+
+
+def test_bookings_created_after_start_are_confirmed_and_notified(
+    db_url: str, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    sink = tmp_path / "notifications.jsonl"
+    worker = workers("w-confirm", "--notifications", str(sink))
+    with psycopg.connect(db_url) as conn:
+        ids = book(conn, restaurant(conn, "Worker confirm"), 12)
+        assert wait_for(lambda: states(conn, ids) == {"confirmed": 12}), states(conn, ids)
+    assert wait_for(
+        lambda: (
+            sink.exists()
+            and len(
+                [
+                    n
+                    for n in map(json.loads, sink.read_text().splitlines())
+                    if n["booking_id"] in ids
+                ]
+            )
+            == 12
+        )
+    )
+    assert worker.stop() == 0
+
+
+def test_sigkill_loses_nothing(db_url: str, workers: Callable[..., WorkerProcess]) -> None:
+    with psycopg.connect(db_url) as conn:
+        rid = restaurant(conn, "Worker crash", tables=12)
+        # A worker that died holding claims: rows leased to it for 2 s, never processed.
+        ids = book(conn, rid, 10)
+        conn.execute("select count(*) from allocator.claim_due('dead-worker', 1000, 2)")
+        conn.commit()
+        victim = workers("w-victim")
+        more = book(conn, rid, 30)
+        time.sleep(0.3)
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait()
+        survivor = workers("w-survivor")
+        everything = ids + more
+        assert wait_for(lambda: states(conn, everything) == {"confirmed": 40}, 40), states(
+            conn, everything
+        )
+        dup = conn.execute(
+            "select allocator.pipeline_report(%s, now() - interval '1 hour')", (rid,)
+        ).fetchone()
+    assert dup is not None and dup[0]["duplicate_processing"] == 0
+    assert dup[0]["overlapping_allocations"] == 0
+    assert survivor.stop() == 0
+
+
+def test_listener_reconnects_and_catches_up(
+    db_url: str, workers: Callable[..., WorkerProcess]
+) -> None:
+    worker = workers("w-reconnect")
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        terminated = admin.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = %s",
+            ("allocator-listener:w-reconnect",),
+        ).fetchone()
+        assert terminated == (1,)
+        assert wait_for(lambda: worker.logged("listener lost") >= 1, 10)
+        assert wait_for(lambda: worker.logged("listening") >= 2, 15), "the listener reconnected"
+        rid = restaurant(admin, "Worker reconnect")
+        ids = book(admin, rid, 6)
+        assert wait_for(lambda: states(admin, ids) == {"confirmed": 6}), states(admin, ids)
+        listeners = admin.execute(
+            "select count(*) from pg_stat_activity where application_name = %s",
+            ("allocator-listener:w-reconnect",),
+        ).fetchone()
+    assert listeners == (1,)
+    assert worker.stop() == 0
+
+
+def test_sigterm_is_graceful(db_url: str, workers: Callable[..., WorkerProcess]) -> None:
+    worker = workers("w-graceful")
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "select count(*) from allocator.leases where name = 'worker:w-graceful'"
+        ).fetchone() == (1,)
+        conn.commit()
+        assert worker.stop() == 0
+        assert worker.logged("stopped") == 1
+        assert conn.execute(
+            "select count(*) from allocator.leases where name = 'worker:w-graceful'"
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "select count(*) from allocator.assignment_queue where leased_by = 'w-graceful' "
+            "and lease_expires_at > now()"
+        ).fetchone() == (0,)
+
+
+def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        rid = restaurant(conn, "Worker-less")
+        ids = book(conn, rid, 5)
+        held = conn.execute(
+            "select allocator.hold_tables(%s, array[(select min(id) from allocator.tables where restaurant_id = %s)], 1)",
+            (ids[0], rid),
+        ).fetchone()
+        conn.commit()
+        assert held is not None
+        time.sleep(1.1)
+        # What the pg_cron jobs run every minute:
+        (expired,) = conn.execute("select allocator.expire_holds()").fetchone()  # type: ignore[misc]
+        (processed,) = conn.execute("select allocator.run_due(500, 'test-sweep')").fetchone()  # type: ignore[misc]
+        conn.commit()
+        assert expired >= 1 and processed >= 5
+        assert states(conn, ids) == {"confirmed": 5}

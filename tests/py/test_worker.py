@@ -225,3 +225,25 @@ def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
         conn.commit()
         assert expired >= 1 and processed >= 5
         assert states(conn, ids) == {"confirmed": 5}
+
+
+def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "control.cli", "events", "tail"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # let it start listening
+        with psycopg.connect(db_url) as conn:
+            (booking_id,) = book(conn, restaurant(conn, "Tail"), 1)
+        assert tail.stdout is not None
+        line = json.loads(tail.stdout.readline())
+    finally:
+        tail.terminate()
+        tail.wait(timeout=10)
+    assert line["topic"] == "booking.created"
+    assert line["booking_id"] == booking_id

@@ -1,0 +1,103 @@
+"""The solver core, without a database: known optima, locks, determinism, fallback."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpy_functions"))
+
+from solver import Booking, Resource, feasible, solve
+
+TWO_TOPS = [Resource((1,), 1, 2), Resource((2,), 1, 2)]
+FOUR_TOP = Resource((3,), 2, 4)
+COMBO = Resource((1, 2), 2, 4)
+
+
+@pytest.mark.parametrize("method", ["milp", "greedy"])
+def test_tiny_instance_with_known_optimum(method: str) -> None:
+    # Two 2-tops that combine into a 4, and one 4-top; three parties overlap.
+    bookings = [
+        Booking(1, 4, 0, 120),
+        Booking(2, 4, 30, 150),
+        Booking(3, 2, 60, 180),
+    ]
+    result = solve([*TWO_TOPS, FOUR_TOP, COMBO], bookings, method=method)
+    assert feasible(result.assignment, bookings)
+    seated = {b for b, r in result.assignment.items() if r is not None}
+    # The optimum seats both 4s (4-top and the combination); the 2 then has no table.
+    assert seated == {1, 2}
+    assert sorted(r for r in result.assignment.values() if r) == [(1, 2), (3,)]
+
+
+def test_optimum_prefers_covers_then_fit() -> None:
+    bookings = [Booking(1, 2, 0, 60), Booking(2, 3, 0, 60)]
+    result = solve([Resource((1,), 1, 2), Resource((2,), 1, 4)], bookings, method="milp")
+    assert result.assignment == {1: (1,), 2: (2,)}, "the 2 takes the 2-top so the 3 can sit"
+    assert result.status == "optimal"
+
+
+def test_locked_bookings_keep_their_tables() -> None:
+    bookings = [
+        Booking(1, 2, 0, 60, current=(2,), locked=True),  # seated on a table that fits worse
+        Booking(2, 2, 0, 60, current=(1,)),
+    ]
+    resources = [Resource((1,), 1, 2), Resource((2,), 1, 4)]
+    for method in ("milp", "greedy"):
+        result = solve(resources, bookings, method=method)
+        assert result.assignment[1] == (2,)
+        assert result.assignment[2] == (1,)
+
+
+def test_moves_only_when_they_pay() -> None:
+    # Booking 1 sits on the 4-top; a party of 4 arrives: moving 1 to the 2-top seats it.
+    bookings = [Booking(1, 2, 0, 90, current=(3,)), Booking(2, 4, 30, 120)]
+    result = solve([TWO_TOPS[0], FOUR_TOP], bookings, method="milp")
+    assert result.assignment == {1: (1,), 2: (3,)}
+    # Wasted seats weigh more than a move: alone, booking 1 still moves to the better fit...
+    alone = solve([TWO_TOPS[0], FOUR_TOP], [Booking(1, 2, 0, 90, current=(3,))], method="milp")
+    assert alone.assignment == {1: (1,)}
+    # ...and a booking already on its best table is never moved.
+    assert solve(
+        [TWO_TOPS[0], FOUR_TOP], [Booking(1, 2, 0, 90, current=(1,))], method="milp"
+    ).assignment == {1: (1,)}
+
+
+def _random_day(
+    seed: int, tables: int = 12, bookings: int = 60
+) -> tuple[list[Resource], list[Booking]]:
+    rng = random.Random(seed)
+    caps = [rng.choice([2, 2, 4, 4, 6]) for _ in range(tables)]
+    resources = [Resource((i,), 1 if c < 6 else 3, c) for i, c in enumerate(caps)]
+    resources += [Resource((i, i + 1), 2, caps[i] + caps[i + 1]) for i in range(0, tables - 1, 2)]
+    day = []
+    for i in range(bookings):
+        start = rng.randrange(0, 300, 15)
+        party = rng.choice([1, 2, 2, 2, 3, 4, 4, 5, 6, 8])
+        day.append(Booking(i, party, start, start + 90 + 15 * (party > 4)))
+    return resources, day
+
+
+def test_deterministic_and_feasible_on_random_days() -> None:
+    for seed in range(5):
+        resources, day = _random_day(seed)
+        first = solve(resources, day, method="milp")
+        second = solve(resources, list(reversed(day)), method="milp")
+        assert first.assignment == second.assignment
+        assert feasible(first.assignment, day)
+        greedy = solve(resources, day, method="greedy")
+        assert feasible(greedy.assignment, day)
+        assert greedy.assignment == solve(resources, day, method="greedy").assignment
+        assert greedy.objective <= first.objective + 1e-6, "the MILP optimum bounds the heuristic"
+
+
+def test_auto_falls_back_to_greedy_without_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources, day = _random_day(1, tables=6, bookings=20)
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)
+    result = solve(resources, day, method="auto")
+    assert result.solver == "greedy"
+    assert feasible(result.assignment, day)

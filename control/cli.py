@@ -172,6 +172,53 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command("optimize")
+def optimize(
+    restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
+    date: Annotated[str, typer.Option(help="Local day, YYYY-MM-DD.")],
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Apply the plan if it clears the threshold.")
+    ] = False,
+    min_improvement: Annotated[
+        float, typer.Option(help="Threshold for --apply (0.10 = 10%).")
+    ] = 0.10,
+    time_limit_ms: Annotated[int, typer.Option(help="Solver time limit.")] = 2000,
+) -> None:
+    """Re-plan a restaurant's day with optimize_day; with --apply, apply the plan."""
+    import json
+
+    from control.queries import query
+
+    with connect(database_url()) as conn:
+        row = conn.execute(query("optimize_day"), (restaurant, date, time_limit_ms)).fetchone()
+        assert row is not None
+        plan = row[0]
+        summary = {
+            k: plan[k]
+            for k in (
+                "bookings",
+                "covers_before",
+                "covers_after",
+                "unassigned_before",
+                "unassigned_after",
+                "improvement",
+                "solver",
+                "status",
+                "solve_ms",
+            )
+        }
+        summary["moves"] = len(plan["moves"])
+        summary["seat"] = len(plan["seat"])
+        print(json.dumps(summary))
+        if apply:
+            applied = conn.execute(
+                query("apply_plan"), (restaurant, date, json.dumps(plan), min_improvement)
+            ).fetchone()
+            conn.commit()
+            assert applied is not None
+            print(json.dumps(applied[0]))
+
+
 @app.command("worker")
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Processor threads.")] = 2,

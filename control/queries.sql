@@ -101,3 +101,13 @@ select restaurant_id, state, bookings from allocator.booking_state_counts;
 select restaurant_id, bookings, confirmed, manual_review, success_rate, manual_review_rate,
        created_to_confirmed_p50_ms, created_to_confirmed_p95_ms, lock_wait_p95_ms, lease_wait_p95_ms
   from allocator.assignment_metrics;
+
+-- name: install_plpy_module
+insert into allocator.plpy_modules (name, source, sha256) values (%s, %s, %s)
+on conflict (name) do update set source = excluded.source, sha256 = excluded.sha256, installed_at = now();
+
+-- name: optimize_day
+select allocator.optimize_day(%s::bigint, %s::date, %s::integer);
+
+-- name: apply_plan
+select allocator.apply_optimal_assignment(%s::bigint, %s::date, %s::jsonb, %s::numeric);

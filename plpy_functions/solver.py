@@ -11,7 +11,8 @@ Objective (maximised, lexicographic through weights):
   3. fewer combinations (tables beyond the first);
   4. fewer moves (a confirmed booking put on other tables);
   5. zone preferences met.
-Locked bookings (seated, in the past, manually assigned) keep their tables.
+Locked bookings (seated, in the past, manually assigned) keep their tables; bookings that
+must be seated (confirmed ones) may move but are never left without a table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Booking:
     end: float
     current: tuple[int, ...] | None = None
     locked: bool = False
+    must_seat: bool = False
     preferred_zone: int | None = None
 
 
@@ -196,7 +198,7 @@ def _solve_milp(
         for j in js:
             rows.append(row)
             cols.append(j)
-        row_lower.append(1.0 if b.locked else 0.0)
+        row_lower.append(1.0 if b.locked or b.must_seat else 0.0)
         row += 1
     # Each table holds at most one booking at any time: for every table, one row per
     # maximal set of bookings overlapping at some booking's start (interval cliques).
@@ -259,11 +261,23 @@ def _greedy(
 ) -> dict[int, tuple[int, ...] | None]:
     assignment: dict[int, tuple[int, ...] | None] = {b.id: None for b in bookings}
     taken: dict[int, list[Booking]] = {}
-    order = sorted(bookings, key=lambda b: (not b.locked, -b.party, b.start, b.id))
+    # Locked and must-seat bookings keep their current tables; the rest fill the gaps.
+    order = sorted(
+        bookings,
+        key=lambda b: (
+            not (b.locked or (b.must_seat and b.current is not None)),
+            -b.party,
+            b.start,
+            b.id,
+        ),
+    )
     for b in order:
-        options = sorted(_candidates(b, index), key=lambda r: (-value(b, r, index), r))
+        if (b.locked or b.must_seat) and b.current is not None:
+            options = [tuple(sorted(b.current))]
+        else:
+            options = sorted(_candidates(b, index), key=lambda r: (-value(b, r, index), r))
         for r in options:
-            if b.locked or _fits_now(b, r, taken):
+            if b.locked or (b.must_seat and b.current is not None) or _fits_now(b, r, taken):
                 assignment[b.id] = r
                 for t in r:
                     taken.setdefault(t, []).append(b)

@@ -9,7 +9,7 @@ create table allocator.booking_transitions (
   primary key (from_state, to_state)
 );
 comment on table allocator.booking_transitions is
-  'The allowed state transitions; manual_only ones need an actor of role staff';
+  'The allowed state transitions; manual_only ones need an actor of role staff (or the optimizer)';
 
 insert into allocator.booking_transitions (from_state, to_state, manual_only, description) values
   ('created', 'created', false, 'modified before any check'),
@@ -41,6 +41,7 @@ insert into allocator.booking_transitions (from_state, to_state, manual_only, de
   ('assigned', 'manual_review', false, 'sent to a person'),
   ('assigned', 'created', false, 'modified; checks start again'),
   ('assigned', 'cancelled', false, 'cancelled'),
+  ('confirmed', 'confirmed', true, 'moved to other tables by the optimizer or staff'),
   ('confirmed', 'created', false, 'modified; its tables are freed and it is assigned again'),
   ('confirmed', 'cancelled', false, 'cancelled; its tables are freed'),
   ('manual_review', 'assignment_pending', true, 'requeued by staff'),
@@ -229,7 +230,7 @@ begin
      and b.version = p_expected_version
      and exists (select 1 from allocator.booking_transitions t
                   where t.from_state = b.state and t.to_state = p_to_state
-                    and (not t.manual_only or v_role = 'staff'))
+                    and (not t.manual_only or v_role in ('staff', 'optimizer')))
   returning b.* into v_new;
 
   if not found then
@@ -243,7 +244,7 @@ begin
     if exists (select 1 from allocator.booking_transitions t
                 where t.from_state = v_old.state and t.to_state = p_to_state) then
       perform allocator.raise_error('not_permitted',
-        pg_catalog.format('only staff may move a booking from %s to %s', v_old.state, p_to_state),
+        pg_catalog.format('only staff or the optimizer may move a booking from %s to %s', v_old.state, p_to_state),
         pg_catalog.format('actor %s', p_actor));
     end if;
     perform allocator.raise_error('invalid_transition',

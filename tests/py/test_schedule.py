@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -59,7 +61,15 @@ def test_schedule_install_twice_leaves_one_set(cron_cluster: Cluster) -> None:
             "select jobname, schedule from cron.job where jobname like 'allocator-%' order by 1"
         ).fetchall()
     names = [name for name, _ in jobs]
-    assert len(names) == len(set(names)) == 4
+    assert len(names) == len(set(names)) == 5
+    with psycopg.connect(cron_cluster.url()) as conn:
+        (rid,) = conn.execute("select id from allocator.restaurants where name = 'Cron'").fetchone()  # type: ignore[misc]
+    # 03:30 in New York today, in UTC (pg_cron's clock).
+    local = datetime.combine(
+        datetime.now(ZoneInfo("America/New_York")).date(), time(3, 30), ZoneInfo("America/New_York")
+    )
+    utc = local.astimezone(UTC)
+    assert (f"allocator-optimize-{rid}", f"{utc.minute} {utc.hour} * * *") in jobs
     assert ("allocator-expire-holds", "* * * * *") in jobs
     assert ("allocator-run-due", "* * * * *") in jobs
     listed = allocator_cli(cron_cluster, "schedule", "list")

@@ -47,8 +47,8 @@ select is(allocator.force_confirm(:b3, 'staff:bob', 'birthday, extra chair', arr
 select (allocator.create_booking(:r, 2, '2026-06-01 21:00+00', 60) ->> 'booking_id')::bigint as b4 \gset
 select (allocator.hold_tables(:b4, array[pg_temp.t('N1')]) ->> 'hold_id') is not null as x \gset
 select is(allocator.force_confirm(:b4, 'staff:bob', 'on its hold') ->> 'state', 'confirmed', 'force_confirm confirms a held booking');
-select throws_ok(format($$select allocator.force_confirm(%s, 'staff:bob', 'again')$$, :b4), 'RA005', NULL,
-  'a confirmed booking cannot be force-confirmed again');
+select throws_ok(format($$select allocator.force_confirm(%s, 'staff:bob', 'again')$$, :b4), 'RA001', NULL,
+  'a confirmed booking is moved only onto tables given');
 select (allocator.create_booking(:r, 2, '2026-06-01 22:00+00', 60) ->> 'booking_id')::bigint as b5 \gset
 select throws_ok(format($$select allocator.force_confirm(%s, 'staff:bob', 'no tables')$$, :b5), 'RA001', NULL,
   'force_confirm without a hold or tables is refused');

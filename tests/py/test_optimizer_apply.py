@@ -26,7 +26,7 @@ def test_apply_a_plan_after_the_online_engine(db_url: str) -> None:
             (json.dumps(layout),),
         ).fetchone()[0]  # type: ignore[index]
         (day,) = conn.execute("select (now() at time zone 'Europe/Rome')::date + 3").fetchone()  # type: ignore[misc]
-        for i in range(120):
+        for _ in range(120):
             party = rng.choices([1, 2, 3, 4, 5, 6, 8, 10], [8, 45, 10, 18, 5, 7, 4, 3])[0]
             minute = rng.randrange(17 * 60, 22 * 60, 15)
             (booking_id,) = conn.execute(

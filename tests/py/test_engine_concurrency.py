@@ -133,6 +133,9 @@ def test_four_workers_two_hundred_bookings(db_url: str) -> None:
             (restaurant_id,),
         ).fetchall()
 
+        violations = conn.execute("select * from allocator.check_invariants()").fetchall()
+
+    assert violations == []
     assert sum(states.values()) == BOOKINGS
     assert set(states) <= {"confirmed", "manual_review"}, (states, stuck)
     assert states.get("confirmed", 0) > BOOKINGS // 2, states

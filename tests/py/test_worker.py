@@ -162,6 +162,8 @@ def test_sigkill_loses_nothing(db_url: str, workers: Callable[..., WorkerProcess
         dup = conn.execute(
             "select allocator.pipeline_report(%s, now() - interval '1 hour')", (rid,)
         ).fetchone()
+        violations = conn.execute("select * from allocator.check_invariants()").fetchall()
+    assert violations == []
     assert dup is not None and dup[0]["duplicate_processing"] == 0
     assert dup[0]["overlapping_allocations"] == 0
     assert survivor.stop() == 0

@@ -1,0 +1,2 @@
+-- Reverts revision 0006.
+drop function if exists allocator.check_invariants();

@@ -1,6 +1,5 @@
--- Roles, privileges and row level security for the booking lifecycle. Functions created
--- later by the same owner are not executable by PUBLIC (default privileges below); each
--- later security_*.sql file grants what its revision adds.
+-- Roles, privileges and row level security for the booking lifecycle. Each later
+-- security_*.sql file revokes PUBLIC's EXECUTE on and grants what its revision adds.
 --   allocator_app       application code: the booking RPCs, read access under tenancy
 --   allocator_ops       operators: everything the app can do, manual actions, sweepers, views
 --   allocator_readonly  dashboards and DBAs: read every table and view
@@ -25,8 +24,9 @@ revoke all on schema allocator from public;
 grant usage on schema allocator to allocator_app, allocator_ops, allocator_readonly;
 
 revoke all on all tables in schema allocator from public;
+-- New functions are executable by PUBLIC; every security_*.sql revokes that again for
+-- the functions its revision adds (per-schema default privileges can only add rights).
 revoke execute on all functions in schema allocator from public;
-alter default privileges in schema allocator revoke execute on functions from public;
 
 grant select on all tables in schema allocator to allocator_readonly;
 grant select on allocator.restaurants, allocator.zones, allocator.tables, allocator.table_adjacency,

@@ -1,5 +1,7 @@
 -- Privileges and row level security for the control plane (revision 0004).
 
+revoke execute on all functions in schema allocator from public;
+
 grant execute on function
   allocator.read_events(text, integer),
   allocator.deliver_notifications(integer),

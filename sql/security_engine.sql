@@ -1,5 +1,7 @@
 -- Privileges and row level security for the assignment engine (revision 0003).
 
+revoke execute on all functions in schema allocator from public;
+
 grant execute on function
   allocator.plan_booking(bigint, integer),
   allocator.process_booking(bigint, text)

@@ -1,5 +1,7 @@
 -- Privileges and row level security for the optimizer (revision 0005).
 
+revoke execute on all functions in schema allocator from public;
+
 grant execute on function
   allocator.optimize_day(bigint, date, integer),
   allocator.apply_optimal_assignment(bigint, date, jsonb, numeric, text),

@@ -58,7 +58,6 @@ $$;
 drop table if exists allocator.tenant_members;
 drop function if exists allocator.tenant_allows(bigint);
 
-alter default privileges in schema allocator grant execute on functions to public;
 grant execute on all functions in schema allocator to public;
 revoke all on all tables in schema allocator from allocator_app, allocator_ops, allocator_readonly;
 revoke all on schema allocator from allocator_app, allocator_ops, allocator_readonly;

@@ -16,6 +16,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -59,6 +61,32 @@ def _log(level: int, event: str, **fields: Any) -> None:
     log.log(level, event, extra={"fields": fields})
 
 
+@contextmanager
+def deadline(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
+    """Fail the statements inside if they take longer than ``seconds``.
+
+    libpq has no read timeout: a connection whose network path died silently (no FIN, no
+    RST, the peer still acknowledging) blocks forever. Past the deadline the socket is shut
+    down, so the blocked call fails with OperationalError and the caller reconnects.
+    """
+
+    def cut() -> None:
+        try:
+            fd = os.dup(conn.pgconn.socket)
+        except (OSError, psycopg.Error):
+            return
+        with socket.socket(fileno=fd) as sock, suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 @dataclass
 class WorkerConfig:
     """How a worker runs."""
@@ -71,6 +99,8 @@ class WorkerConfig:
     worker_lease_seconds: int = 15
     notifications: Path | None = None
     max_backoff: float = 5.0
+    # How long one database call may take before its connection is presumed dead.
+    io_timeout: float = 15.0
 
 
 class Worker:
@@ -108,7 +138,17 @@ class Worker:
             name=f"allocator-{cfg.name}",
         )
         pool.open(wait=False)
-        self._lease("lease_acquire")
+        backoff = 0.1
+        while not self.stop.is_set():
+            try:
+                self._lease("lease_acquire")
+                break
+            except psycopg.OperationalError as exc:
+                _log(
+                    logging.WARNING, "waiting for the database", error=str(exc), retry_in_s=backoff
+                )
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, cfg.max_backoff)
         _log(logging.INFO, "started", worker=cfg.name, concurrency=cfg.concurrency)
         threads = [
             threading.Thread(target=self._processor, args=(pool, i), name=f"processor-{i}")
@@ -157,9 +197,10 @@ class Worker:
                         ):
                             woke = True
                         self.wake.set()
-                        self._fan_out(conn)
-                        if not woke:
-                            conn.execute("select 1")  # is the listening connection alive?
+                        with deadline(conn, self.config.io_timeout):
+                            self._fan_out(conn)
+                            if not woke:
+                                conn.execute("select 1")  # is the listening connection alive?
             except psycopg.OperationalError as exc:
                 _log(
                     logging.WARNING,
@@ -194,7 +235,7 @@ class Worker:
             if self.stop.is_set():
                 return
             try:
-                with pool.connection() as conn:
+                with pool.connection() as conn, deadline(conn, self.config.io_timeout):
                     claimed = conn.execute(
                         query("claim_due"), (cfg.name, cfg.batch, cfg.claim_lease_seconds)
                     ).fetchall()

@@ -21,7 +21,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-W_COVER = 10_000
+# A cover outweighs any number of parties a day can hold (up to 99), so covers come first.
+W_COVER = 100_000
 W_PARTY = 1_000
 W_WASTE = 10
 W_COMBINATION = 5
@@ -147,7 +148,7 @@ def solve(
     bookings = sorted(bookings, key=lambda b: b.id)
     if method in ("auto", "milp"):
         try:
-            result = _solve_milp(index, bookings, time_limit)
+            result = _solve_milp(index, bookings, time_limit, started)
         except ImportError:
             if method == "milp":
                 raise
@@ -167,7 +168,10 @@ def solve(
 
 
 def _solve_milp(
-    index: dict[tuple[int, ...], Resource], bookings: Sequence[Booking], time_limit: float | None
+    index: dict[tuple[int, ...], Resource],
+    bookings: Sequence[Booking],
+    time_limit: float | None,
+    started: float,
 ) -> Result | None:
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -224,7 +228,8 @@ def _solve_milp(
     upper_rows = np.ones(row)
     options: dict[str, float | bool] = {"disp": False}
     if time_limit is not None:
-        options["time_limit"] = float(time_limit)
+        # The limit covers the whole call: building the model counts against it.
+        options["time_limit"] = max(0.05, float(time_limit) - (time.perf_counter() - started))
     res = milp(
         cost,
         integrality=np.ones(n),
@@ -241,7 +246,7 @@ def _solve_milp(
             assignment[variables[j][0].id] = variables[j][1]
     if not feasible(assignment, bookings):
         return None
-    status = "optimal" if res.status == 0 else "time_limit"
+    status = {0: "optimal", 1: "time_limit"}.get(res.status, f"status_{res.status}")
     return Result(
         assignment,
         objective(assignment, bookings, index),

@@ -50,6 +50,6 @@ select is((select actor from allocator.booking_state_history where booking_id = 
   'the history names the optimizer');
 select is((select state from allocator.bookings where id = :b), 'confirmed', 'the four are confirmed');
 select is((select status || ': ' || rationale from allocator.optimizer_runs where restaurant_id = :r order by id desc limit 1),
-  'applied: score 20980 -> 61997 (+195.51%): 4 more covers seated, 1 moved', 'the run and its rationale are recorded');
+  'applied: score 200980 -> 601997 (+199.53%): 4 more covers seated, 1 moved', 'the run and its rationale are recorded');
 
 select * from finish();

@@ -114,7 +114,7 @@ as $$
       from allocator.booking_assignment_attempts h
      where h.restaurant_id = p_booking.restaurant_id
        and h.created_at > allocator.now() - interval '30 days'
-       and h.table_ids is not null
+       and h.table_ids is not null and h.result in ('confirmed', 'conflict')
      group by h.table_ids
   ), scored as (
     select f.table_ids, f.table_count, f.min_capacity, f.max_capacity,

@@ -4,6 +4,9 @@
 
 create table allocator.subscriber_cursors (
   subscriber text primary key,
+  -- Position in (writing transaction, id) order: every event of a transaction older than
+  -- the horizon is visible, and none of them can appear later, so nothing is skipped.
+  last_xact xid8 not null default '0'::xid8,
   last_event_id bigint not null default 0,
   updated_at timestamptz not null default allocator.now()
 );
@@ -37,6 +40,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_last bigint;
+  v_last_xact xid8;
 begin
   if p_subscriber is null or p_subscriber = '' then
     perform allocator.raise_error('invalid_argument', 'subscriber name is required');
@@ -45,7 +49,7 @@ begin
     perform allocator.raise_error('invalid_argument', 'limit must be from 1 to 10000');
   end if;
   insert into allocator.subscriber_cursors (subscriber) values (p_subscriber) on conflict do nothing;
-  select c.last_event_id into v_last from allocator.subscriber_cursors c
+  select c.last_event_id, c.last_xact into v_last, v_last_xact from allocator.subscriber_cursors c
    where c.subscriber = p_subscriber for update skip locked;
   if not found then
     return;
@@ -53,21 +57,24 @@ begin
   return query
     with batch as (
       select e.* from allocator.events e
-       where e.id > v_last
+       where (e.xact, e.id) > (v_last_xact, v_last)
          and e.xact < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
-       order by e.id
+       order by e.xact, e.id
        limit p_limit
+    ), last as (
+      select b.xact, b.id from batch b order by b.xact desc, b.id desc limit 1
     ), moved as (
       update allocator.subscriber_cursors c
-         set last_event_id = (select max(b.id) from batch b), updated_at = allocator.now()
-       where c.subscriber = p_subscriber and exists (select 1 from batch)
+         set last_xact = last.xact, last_event_id = last.id, updated_at = allocator.now()
+        from last
+       where c.subscriber = p_subscriber
       returning c.last_event_id
     )
-    select b.* from batch b order by b.id;
+    select b.* from batch b order by b.xact, b.id;
 end
 $$;
 comment on function allocator.read_events(text, integer) is
-  'Events after the subscriber''s cursor (only from transactions older than every running one, so none is skipped), and move the cursor past them';
+  'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them';
 
 -- The notification handler: turns confirmed and manual_review events into notifications.
 create function allocator.deliver_notifications(p_limit integer default 500)
@@ -140,8 +147,6 @@ as $$
   select 'allocator-expire-holds', '* * * * *', 'select allocator.expire_holds()'
   union all
   select 'allocator-run-due', '* * * * *', 'select allocator.run_due(500)'
-  union all
-  select 'allocator-deliver-notifications', '* * * * *', 'select count(*) from allocator.deliver_notifications(5000)'
   union all
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''

@@ -91,15 +91,15 @@ language sql
 immutable
 parallel safe
 as $$
-  select pg_catalog.round(
-           least((p_settings #>> '{retry,max_delay_ms}')::numeric,
-                 (p_settings #>> '{retry,base_delay_ms}')::numeric * pg_catalog.power(2, greatest(p_attempt, 1) - 1))
+  select pg_catalog.round(least(
+           (p_settings #>> '{retry,max_delay_ms}')::numeric,
+           (p_settings #>> '{retry,base_delay_ms}')::numeric * pg_catalog.power(2, greatest(p_attempt, 1) - 1)
            * (1 + (p_settings #>> '{retry,jitter}')::numeric
                   * ((pg_catalog.abs(pg_catalog.hashtext(p_booking_id::text || ':' || p_attempt::text)) % 2001) / 1000.0 - 1))
-         )::integer
+         ))::integer
 $$;
 comment on function allocator.backoff_ms(jsonb, bigint, integer) is
-  'Retry delay in ms for an attempt: base_delay_ms * 2^(attempt-1) capped at max_delay_ms, with a reproducible jitter of +-jitter';
+  'Retry delay in ms for an attempt: base_delay_ms * 2^(attempt-1) with a reproducible jitter of +-jitter, never above max_delay_ms';
 
 -- A per-restaurant concurrency permit: one of max_parallel transaction-scoped advisory
 -- locks. Released with the transaction, so a crash leaks nothing.
@@ -227,6 +227,8 @@ declare
   v_lock_wait numeric;
   v_legacy bigint[];
   v_restaurant_id bigint;
+  v_error text;
+  v_sqlstate text;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
@@ -266,8 +268,8 @@ begin
   v_shadow := v_engine and (v_flags ->> 'shadow')::boolean;
 
   if v_shadow then
-    -- Shadow: record what the engine would decide beside the legacy planner's choice, and
-    -- change nothing else; the booking is left to the system that owns it.
+    -- Shadow: record what the engine would decide beside the legacy planner's choice; only
+    -- the legacy decision is applied.
     select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('table_ids', c.table_ids,
              'score', c.score, 'strategy', c.strategy)), '[]'::jsonb)
       into v_plans
@@ -278,10 +280,8 @@ begin
       (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plans -> 0 -> 'table_ids') x),
       (v_plans -> 0 ->> 'score')::numeric, 'shadow', 'engine decision recorded, not applied', v_started,
       pg_catalog.jsonb_build_object('engine_plans', v_plans, 'legacy_table_ids', v_legacy, 'lock_wait_ms', v_lock_wait));
-    perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
-    return allocator.outcome('noop', 'shadow', v_booking.assignment_attempts, null, v_plans -> 0 ->> 'strategy',
-      (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plans -> 0 -> 'table_ids') x),
-      p_booking_id);
+    -- The legacy planner decides and its decision is applied.
+    v_engine := false;
   end if;
 
   v_breaker := allocator.breaker_allow(v_booking.restaurant_id);
@@ -306,7 +306,7 @@ begin
       v_booking := allocator.transition(v_booking.id, v_booking.version, 'manual_review', v_actor,
         pg_catalog.format('no table or combination seats a party of %s', v_booking.party_size));
       perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
-      return allocator.outcome('manual_review', 'no_table_fits_party', v_booking.assignment_attempts, null, null, null, p_booking_id);
+      return allocator.outcome('manual_review', 'no_table_fits_party', v_booking.assignment_attempts + 1, null, null, null, p_booking_id);
     end if;
     v_booking := allocator.transition(v_booking.id, v_booking.version, 'capacity_verified', v_actor, 'party fits the layout');
   end if;
@@ -321,35 +321,47 @@ begin
    where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
   v_booking.assignment_attempts := v_attempt;
 
-  for v_plan in
-    select c.table_ids, c.score, c.strategy
-      from allocator.candidates(v_booking) c
-     where v_engine
-    union all
-    select l.ids, null::numeric, 'legacy_first_fit'
-      from (select allocator.legacy_first_fit(v_booking) as ids) l
-     where not v_engine and l.ids is not null
-    limit 5
-  loop
-    v_tried := v_tried + 1;
-    begin
-      v_hold := allocator.hold_tables(v_booking.id, v_plan.table_ids, null, null, v_actor, v_booking.version);
-    exception when sqlstate 'RA003' then
-      v_conflicts := v_conflicts + 1;
+  -- An unexpected error while planning or holding is a failure the breaker counts; the
+  -- booking is retried like any other failed attempt.
+  begin
+    for v_plan in
+      select c.table_ids, c.score, c.strategy
+        from allocator.candidates(v_booking) c
+       where v_engine
+      union all
+      select l.ids, null::numeric, 'legacy_first_fit'
+        from (select allocator.legacy_first_fit(v_booking) as ids) l
+       where not v_engine and l.ids is not null
+      limit 5
+    loop
+      v_tried := v_tried + 1;
+      begin
+        v_hold := allocator.hold_tables(v_booking.id, v_plan.table_ids, null, null, v_actor, v_booking.version);
+      exception when sqlstate 'RA003' then
+        v_conflicts := v_conflicts + 1;
+        perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
+          v_plan.score, 'conflict', 'table taken meanwhile', v_started,
+          pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
+        continue;
+      end;
+      perform allocator.confirm_hold((v_hold ->> 'hold_id')::bigint, v_actor);
+      update allocator.bookings b set assignment_strategy = v_plan.strategy
+       where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
-        v_plan.score, 'conflict', 'table taken meanwhile', v_started,
-        pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
-      continue;
-    end;
-    perform allocator.confirm_hold((v_hold ->> 'hold_id')::bigint, v_actor);
-    update allocator.bookings b set assignment_strategy = v_plan.strategy
+        v_plan.score, 'confirmed', null, v_started,
+        pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait, 'plans_tried', v_tried, 'breaker', v_breaker));
+      perform allocator.breaker_record(v_booking.restaurant_id, true);
+      return allocator.outcome('confirmed', null, v_attempt, null, v_plan.strategy, v_plan.table_ids, p_booking_id);
+    end loop;
+  exception when others then
+    get stacked diagnostics v_error = message_text, v_sqlstate = returned_sqlstate;
+    perform allocator.record_attempt(v_booking, v_attempt, p_worker, null, null, null, 'error',
+      v_sqlstate || ': ' || v_error, v_started, pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
+    perform allocator.breaker_record(v_booking.restaurant_id, false);
+    select b.* into v_booking from allocator.bookings b
      where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
-    perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
-      v_plan.score, 'confirmed', null, v_started,
-      pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait, 'plans_tried', v_tried, 'breaker', v_breaker));
-    perform allocator.breaker_record(v_booking.restaurant_id, true);
-    return allocator.outcome('confirmed', null, v_attempt, null, v_plan.strategy, v_plan.table_ids, p_booking_id);
-  end loop;
+    return allocator.retry_or_review(v_booking, v_settings, v_attempt, 'error', v_actor);
+  end;
 
   -- Nothing could be held.
   if v_tried = 0 then

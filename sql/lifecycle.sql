@@ -81,8 +81,9 @@ create table allocator.events (
   xact xid8 not null default pg_catalog.pg_current_xact_id(),
   primary key (restaurant_id, id)
 );
--- Subscribers read the outbox in id order across restaurants.
+-- Subscribers read the outbox in (transaction, id) order across restaurants.
 create index events_id_idx on allocator.events (id);
+create index events_xact_idx on allocator.events (xact, id);
 comment on table allocator.events is
   'Outbox of domain events (ids and small facts, never whole rows); NOTIFY allocator_events carries the event id';
 

@@ -18,7 +18,9 @@ SPECS = sorted(p.stem for p in (ROOT / "tests" / "isolation" / "specs").glob("*.
 
 
 def isolation_regress() -> Path:
-    return pg_bindir().parent / "lib" / "pgxs" / "src" / "test" / "isolation" / "pg_isolation_regress"
+    return (
+        pg_bindir().parent / "lib" / "pgxs" / "src" / "test" / "isolation" / "pg_isolation_regress"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,5 +53,7 @@ def test_isolation_specs(isolation_db: str, tmp_path: Path) -> None:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     diffs = tmp_path / "regression.diffs"
-    assert proc.returncode == 0, proc.stdout + proc.stderr + (diffs.read_text() if diffs.exists() else "")
+    assert proc.returncode == 0, (
+        proc.stdout + proc.stderr + (diffs.read_text() if diffs.exists() else "")
+    )
     assert f"All {len(SPECS)} tests passed" in proc.stdout

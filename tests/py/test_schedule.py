@@ -61,7 +61,7 @@ def test_schedule_install_twice_leaves_one_set(cron_cluster: Cluster) -> None:
             "select jobname, schedule from cron.job where jobname like 'allocator-%' order by 1"
         ).fetchall()
     names = [name for name, _ in jobs]
-    assert len(names) == len(set(names)) == 5
+    assert len(names) == len(set(names)) == 4
     with psycopg.connect(cron_cluster.url()) as conn:
         (rid,) = conn.execute("select id from allocator.restaurants where name = 'Cron'").fetchone()  # type: ignore[misc]
     # 03:30 in New York today, in UTC (pg_cron's clock).

@@ -90,13 +90,16 @@ select is(allocator.breaker_record(:r, true), 'closed', 'a success in half-open 
 -- shadow mode and kill switch
 select allocator.update_settings(:r, '{"flags": {"shadow": true}}') is not null as x \gset
 select pg_temp.book(2, '2026-06-01 13:00+00') as bs \gset
-select is(allocator.process_booking(:bs, 'w1') ->> 'reason', 'shadow', 'shadow mode only records');
-select ok((select count(*) = 0 from allocator.allocations where booking_id = :bs)
-      and (select result = 'shadow' and metadata ? 'legacy_table_ids' from allocator.booking_assignment_attempts where booking_id = :bs),
-  'shadow mode writes the engine''s and the legacy decision but no allocation');
+select is(allocator.process_booking(:bs, 'w1') ->> 'strategy', 'legacy_first_fit', 'in shadow mode the legacy planner decides');
+select ok((select metadata ? 'legacy_table_ids' and metadata ? 'engine_plans' from allocator.booking_assignment_attempts
+            where booking_id = :bs and result = 'shadow')
+      and (select array_agg(table_id) from allocator.allocations where booking_id = :bs)
+          = (select array_agg(x::bigint) from allocator.booking_assignment_attempts a, jsonb_array_elements_text(a.metadata -> 'legacy_table_ids') x
+              where a.booking_id = :bs and a.result = 'shadow'),
+  'the engine''s decision is recorded beside the legacy one, and only the legacy one is allocated');
 
 select allocator.update_settings(:r, '{"flags": {"shadow": false, "kill_switch": true}}') is not null as x \gset
-select pg_temp.book(2, '2026-06-01 14:00+00', 'Window') as bk \gset
+select pg_temp.book(2, '2026-06-01 16:00+00', 'Window') as bk \gset
 select allocator.process_booking(:bk, 'w1') as rk \gset
 select is(:'rk'::jsonb ->> 'strategy', 'legacy_first_fit', 'the kill switch routes to the legacy planner');
 select is(:'rk'::jsonb -> 'tables', pg_catalog.to_jsonb(array[pg_temp.t('E1')]),

@@ -31,6 +31,7 @@ schedule_app = typer.Typer(
 events_app = typer.Typer(help="The events outbox.", no_args_is_help=True)
 booking_app = typer.Typer(help="Bookings from the command line.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Metrics for Prometheus.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(layout_app, name="layout")
@@ -38,6 +39,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(events_app, name="events")
 app.add_typer(booking_app, name="booking")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(bench_app, name="bench")
 
 console = Console()
 SAMPLE_LAYOUT = Path("data") / "sample_restaurant.json"
@@ -376,6 +378,26 @@ def metrics_serve(
     from control.metrics import serve
 
     serve(database_url(), address, port)
+
+
+@bench_app.command(
+    "quality", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def bench_quality(ctx: typer.Context) -> None:
+    """Seated covers: legacy first-fit, the online engine, optimize_day, the hindsight optimum."""
+    from control.bench.quality import main as quality_main
+
+    raise typer.Exit(quality_main(list(ctx.args)))
+
+
+@bench_app.command(
+    "pipeline", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def bench_pipeline(ctx: typer.Context) -> None:
+    """Burst, steady and contention runs of the pipeline, against pgbench on the same cluster."""
+    from control.bench.pipeline import main as pipeline_main
+
+    raise typer.Exit(pipeline_main(list(ctx.args)))
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ def test_quick_burst_writes_figures(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     started = time.monotonic()
-    code = main(["--quick", "--scenario", "burst", "--no-pgbench", "--json", "--out", str(tmp_path)])
+    code = main(
+        ["--quick", "--scenario", "burst", "--no-pgbench", "--json", "--out", str(tmp_path)]
+    )
     assert code == 0
     assert time.monotonic() - started < 60
 

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures: `allocator bench quality` and `allocator bench pipeline`."""

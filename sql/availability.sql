@@ -96,12 +96,12 @@ as $$
   ), fitting as (
     select a.* from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
      where a.min_capacity <= p_booking.party_size and a.max_capacity >= p_booking.party_size
-  ), zone_seats as (
+  ), zone_seats as materialized (
     select t.zone_id, sum(t.max_capacity)::numeric as seats
       from allocator.tables t
      where t.restaurant_id = p_booking.restaurant_id and t.active and t.zone_id is not null
      group by t.zone_id
-  ), zone_taken as (
+  ), zone_taken as materialized (
     select t.zone_id, sum(t.max_capacity)::numeric as seats
       from allocator.allocations a
       cross join restaurant
@@ -109,14 +109,14 @@ as $$
      where a.restaurant_id = p_booking.restaurant_id and a.kind = 'confirmed'
        and a.period && restaurant.blocked and t.zone_id is not null
      group by t.zone_id
-  ), history as (
+  ), history as materialized (
     select h.table_ids, pg_catalog.count(*) filter (where h.result = 'confirmed') as ok, pg_catalog.count(*) as n
       from allocator.booking_assignment_attempts h
      where h.restaurant_id = p_booking.restaurant_id
        and h.created_at > allocator.now() - interval '30 days'
        and h.table_ids is not null and h.result in ('confirmed', 'conflict')
      group by h.table_ids
-  ), scored as (
+  ), scored as materialized (
     select f.table_ids, f.table_count, f.min_capacity, f.max_capacity,
            pg_catalog.round(p_booking.party_size::numeric / f.max_capacity, 6) as optimal_fit,
            pg_catalog.round(1.0 / f.table_count, 6) as adjacency,

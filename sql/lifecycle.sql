@@ -120,6 +120,9 @@ create table allocator.booking_assignment_attempts (
 );
 create index booking_assignment_attempts_booking_idx
   on allocator.booking_assignment_attempts (restaurant_id, booking_id);
+-- The historical-success strategy reads a restaurant's recent attempts.
+create index booking_assignment_attempts_recent_idx
+  on allocator.booking_assignment_attempts (restaurant_id, created_at) include (table_ids, result);
 comment on table allocator.booking_assignment_attempts is
   'Every try to assign a booking: strategy, tables, score, result, reason, duration';
 
@@ -162,12 +165,22 @@ begin
   insert into allocator.events (restaurant_id, topic, booking_id, payload)
   values (p_restaurant_id, p_topic, p_booking_id, coalesce(p_payload, '{}'::jsonb))
   returning id into v_id;
-  perform pg_catalog.pg_notify('allocator_events', v_id::text);
+  -- NOTIFY takes a cluster-wide lock held through the commit's flush, so notifying
+  -- transactions commit one at a time. With allocator.notify = 'wakeups' (a database or
+  -- role setting) only events that give a worker new work notify (a booking created, or put
+  -- back on the queue by anyone but a worker); subscribers of the other events see them at
+  -- their next poll.
+  if coalesce(pg_catalog.current_setting('allocator.notify', true), '') <> 'wakeups'
+     or p_topic = 'booking.created'
+     or (p_topic = 'booking.assignment_pending'
+         and coalesce(p_payload ->> 'actor', '') not like 'worker:%') then
+    perform pg_catalog.pg_notify('allocator_events', v_id::text);
+  end if;
   return v_id;
 end
 $$;
 comment on function allocator.emit_event(bigint, text, bigint, jsonb) is
-  'Append an event to the outbox and NOTIFY allocator_events with its id, in the caller''s transaction';
+  'Append an event to the outbox and NOTIFY allocator_events with its id, in the caller''s transaction (with allocator.notify = ''wakeups'', only events that give a worker new work notify)';
 
 create function allocator.record_state(
   p_restaurant_id bigint,

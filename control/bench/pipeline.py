@@ -55,6 +55,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.table import Table
@@ -80,6 +81,8 @@ TARGET_PGBENCH_SHARE = 0.5
 
 # Measurement queries of this benchmark only (read-only, over the run's restaurants).
 SQL: dict[str, str] = {
+    "notify_mode": "select nullif(current_setting('allocator.notify', true), '')",
+    "current_database": "select current_database()",
     "clock": "select extract(epoch from clock_timestamp())::float8",
     "schema_ready": (
         "select to_regprocedure('allocator.pipeline_report(bigint, timestamptz)') is not null"
@@ -1039,6 +1042,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the benchmark's restaurants and bookings"
     )
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--notify",
+        choices=["keep", "all", "wakeups"],
+        default="keep",
+        help="set allocator.notify on the database for the run (keep: leave it as it is)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.pgbench = False
@@ -1048,6 +1057,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.bookings < 1 or args.workers < 1 or args.contention_bookings < 1:
         parser.error("--bookings, --workers and --contention-bookings must be positive")
     return args
+
+
+def set_notify_mode(url: str, mode: str | None) -> None:
+    """Set (or, with None, reset) allocator.notify for new sessions of the database."""
+    with _connect(url) as conn:
+        database = _scalar(conn, SQL["current_database"])
+        if mode is None:
+            conn.execute(
+                pgsql.SQL("alter database {} reset allocator.notify").format(
+                    pgsql.Identifier(database)
+                )
+            )
+        else:
+            conn.execute(
+                pgsql.SQL("alter database {} set allocator.notify = {}").format(
+                    pgsql.Identifier(database), pgsql.Literal(mode)
+                )
+            )
 
 
 def main(argv: list[str]) -> int:
@@ -1069,6 +1096,11 @@ def main(argv: list[str]) -> int:
         f"[bold]workers[/bold] {args.workers} x --concurrency 2"
     )
     machine = machine_info(url)
+    if args.notify != "keep":
+        set_notify_mode(url, args.notify)
+    with _connect(url) as conn:
+        machine["notify"] = _scalar(conn, SQL["notify_mode"]) or "all"
+    console.print(f"[bold]notify[/bold] {machine['notify']}")
     results: dict[str, dict[str, Any]] = {}
     created_ids: list[int] = []
     try:
@@ -1084,6 +1116,8 @@ def main(argv: list[str]) -> int:
     finally:
         if not args.keep and created_ids:
             delete_restaurants(url, created_ids)
+        if args.notify != "keep":
+            set_notify_mode(url, None)
     pgbench = run_pgbench(url, console, args.pgbench_seconds) if args.pgbench else None
     goals = targets(results, pgbench)
     print_results(console, results, pgbench, goals)

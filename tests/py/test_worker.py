@@ -249,3 +249,27 @@ def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
         tail.wait(timeout=10)
     assert line["topic"] == "booking.created"
     assert line["booking_id"] == booking_id
+
+
+def test_notify_every_event_or_only_wakeups(db_url: str) -> None:
+    with (
+        psycopg.connect(db_url, autocommit=True) as listener,
+        psycopg.connect(db_url, autocommit=True) as conn,
+    ):
+        listener.execute("listen allocator_events")
+        rid = restaurant(conn, "Notify modes")
+
+        def notified_topics(mode: str) -> list[str]:
+            conn.execute("select set_config('allocator.notify', %s, false)", (mode,))
+            (booking_id,) = book(conn, rid, 1)
+            conn.execute("select allocator.process_booking(%s, 'notify-test')", (booking_id,))
+            ids = [int(n.payload) for n in listener.notifies(timeout=1.0)]
+            rows = conn.execute(
+                "select topic from allocator.events where id = any(%s) order by id", (ids,)
+            ).fetchall()
+            return [topic for (topic,) in rows]
+
+        every = notified_topics("all")
+        wakeups = notified_topics("wakeups")
+    assert every[0] == "booking.created" and "booking.confirmed" in every and len(every) >= 6
+    assert wakeups == ["booking.created"], "a worker's own transitions notify nobody"

@@ -111,3 +111,7 @@ select allocator.optimize_day(%s::bigint, %s::date, %s::integer);
 
 -- name: apply_plan
 select allocator.apply_optimal_assignment(%s::bigint, %s::date, %s::jsonb, %s::numeric);
+
+-- name: next_due_in
+select greatest(extract(epoch from min(run_at) - now()), 0) from allocator.assignment_queue
+ where run_at > now() and (lease_expires_at is null or lease_expires_at <= now());

@@ -230,8 +230,10 @@ class Worker:
     def _processor(self, pool: ConnectionPool, index: int) -> None:
         cfg = self.config
         backoff = 0.1
+        wait = cfg.poll_interval
         while not self.stop.is_set():
-            self.wake.wait(cfg.poll_interval)
+            self.wake.wait(wait)
+            wait = cfg.poll_interval
             if self.stop.is_set():
                 return
             try:
@@ -241,6 +243,11 @@ class Worker:
                     ).fetchall()
                     if not claimed:
                         self.wake.clear()
+                        # A retry scheduled sooner than the next poll wakes nobody: sleep
+                        # until it is due.
+                        row = conn.execute(query("next_due_in")).fetchone()
+                        if row and row[0] is not None:
+                            wait = min(cfg.poll_interval, max(0.005, float(row[0])))
                         continue
                     for (booking_id,) in claimed:
                         if self.stop.is_set():

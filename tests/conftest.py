@@ -22,6 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_EXTENSIONS = ("pgtap", "plpgsql_check")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        default=False,
+        help="run the long versions of the property and fault tests",
+    )
+
+
+@pytest.fixture(scope="session")
+def soak(pytestconfig: pytest.Config) -> bool:
+    """Whether the long (soak) versions of the randomized and fault tests run."""
+    return bool(pytestconfig.getoption("--soak"))
+
+
 def server_url(database: str) -> str:
     """A URL for ``database`` on the server the tests use."""
     env = os.environ.get("DATABASE_URL")

@@ -111,13 +111,13 @@ def log_events(log: Path) -> list[str]:
     ]
 
 
-def test_fast_restart_in_the_middle_of_a_run(cluster: Cluster, tmp_path: Path) -> None:
+def test_fast_restart_in_the_middle_of_a_run(cluster: Cluster, tmp_path: Path, soak: bool) -> None:
     url = cluster.url()
     rid = sample_restaurant(url, "Restart")
     logs = [tmp_path / "w0.log", tmp_path / "w1.log"]
     workers = [start_worker(url, f"restart-{i}", log) for i, log in enumerate(logs)]
     assert wait_for(lambda: all("listening" in log_events(log) for log in logs), 30)
-    total = 300
+    total = 5000 if soak else 500
     items = [(i, [1, 2, 2, 2, 3, 4, 4, 5, 6, 8][i % 10]) for i in range(total)]
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(create_with_retry, url, rid, items[k::4]) for k in range(4)]
@@ -127,7 +127,9 @@ def test_fast_restart_in_the_middle_of_a_run(cluster: Cluster, tmp_path: Path) -
         cluster.start()
         created = sum(f.result() for f in futures)
     assert created == total
-    assert wait_for(lambda: settled(url, rid) == (total, total), 90), settled(url, rid)
+    assert wait_for(lambda: settled(url, rid) == (total, total), 900 if soak else 120), settled(
+        url, rid
+    )
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
     assert [w.wait(timeout=30) for w in workers] == [0, 0]
@@ -251,4 +253,47 @@ def test_clock_jumps(cluster: Cluster) -> None:
         )
         violations = conn.execute("select * from allocator.check_invariants()").fetchall()
     assert states == {"confirmed": 6}
+    assert violations == []
+
+
+KILLED_CLIENT = """
+import sys, time, psycopg
+conn = psycopg.connect(sys.argv[1])
+conn.execute("select allocator.process_booking(%s, 'doomed')", (int(sys.argv[2]),))
+print("inside", flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_inside_a_transaction(cluster: Cluster, tmp_path: Path) -> None:
+    url = cluster.url()
+    rid = sample_restaurant(url, "Killed inside")
+    assert create_with_retry(url, rid, [(0, 2)]) == 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        (booking_id,) = conn.execute(
+            "select id from allocator.bookings where restaurant_id = %s", (rid,)
+        ).fetchone()  # type: ignore[misc]
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CLIENT, url, str(booking_id)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert doomed.stdout is not None and doomed.stdout.readline().strip() == "inside"
+    # It holds the booking's row lock and advisory lock in an open transaction: kill it there.
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    log = tmp_path / "w.log"
+    worker = start_worker(url, "after-kill", log)
+    try:
+        assert wait_for(lambda: settled(url, rid) == (1, 1), 30), settled(url, rid)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    with psycopg.connect(url) as conn:
+        attempts = conn.execute(
+            "select worker, result from allocator.booking_assignment_attempts where booking_id = %s",
+            (booking_id,),
+        ).fetchall()
+        violations = conn.execute("select * from allocator.check_invariants()").fetchall()
+    assert attempts == [("after-kill", "confirmed")], "the killed transaction left no trace"
     assert violations == []

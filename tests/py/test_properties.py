@@ -155,13 +155,13 @@ class BookingMachine(RuleBasedStateMachine):
         self.conn.close()
 
 
-def test_random_operation_sequences_keep_every_invariant(db_url: str) -> None:
+def test_random_operation_sequences_keep_every_invariant(db_url: str, soak: bool) -> None:
     BookingMachine.url = db_url
     run_state_machine_as_test(
         BookingMachine,
         settings=settings(
-            max_examples=50,
-            stateful_step_count=25,
+            max_examples=1000 if soak else 50,
+            stateful_step_count=50 if soak else 25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),

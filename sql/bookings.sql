@@ -206,11 +206,7 @@ begin
   if p_expected_version is null then
     perform allocator.raise_error('invalid_argument', 'expected version is required');
   end if;
-  if v_booking.version <> p_expected_version then
-    perform allocator.raise_error('stale_version',
-      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version),
-      null, 'read the booking again and retry with its current version');
-  end if;
+  perform allocator.check_version(v_booking, p_expected_version);
   if p_start is null and p_duration_minutes is null and p_party_size is null then
     perform allocator.raise_error('invalid_argument', 'nothing to modify',
       null, 'give a new start, duration or party size');
@@ -223,11 +219,7 @@ begin
              case when p_party_size is null
                   then (extract(epoch from pg_catalog.upper(v_booking.period) - pg_catalog.lower(v_booking.period)) / 60)::integer
              end));
-  if not exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = v_booking.state and t.to_state = 'created') then
-    perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s is %s and can no longer be modified', p_booking_id, v_booking.state));
-  end if;
+  perform allocator.check_can_move(v_booking, 'created', 'and can no longer be modified');
 
   v_freed := allocator.free_booking_tables(v_booking, 'released');
   update allocator.bookings b
@@ -262,16 +254,8 @@ begin
   if v_booking.state = 'cancelled' then
     return allocator.booking_json(v_booking) || '{"changed": false}'::jsonb;
   end if;
-  if p_expected_version is not null and v_booking.version <> p_expected_version then
-    perform allocator.raise_error('stale_version',
-      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version),
-      null, 'read the booking again and retry with its current version');
-  end if;
-  if not exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = v_booking.state and t.to_state = 'cancelled') then
-    perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s is %s and cannot be cancelled', p_booking_id, v_booking.state));
-  end if;
+  perform allocator.check_version(v_booking, p_expected_version);
+  perform allocator.check_can_move(v_booking, 'cancelled', 'and cannot be cancelled');
   v_freed := allocator.free_booking_tables(v_booking, 'released');
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
   v_booking := allocator.transition(p_booking_id, v_booking.version, 'cancelled', p_actor,

@@ -239,17 +239,10 @@ begin
     perform allocator.raise_error('invalid_argument',
       pg_catalog.format('hold TTL must be from 1 to 3600 seconds, got %s', v_ttl));
   end if;
-  if p_expected_version is not null and p_expected_version <> v_booking.version then
-    perform allocator.raise_error('stale_version',
-      pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_booking.version, p_expected_version),
-      null, 'read the booking again and retry with its current version');
-  end if;
-  if not exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = v_booking.state and t.to_state = 'assigned') then
-    perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s is %s; tables can be held only for a booking that is waiting for them', p_booking_id, v_booking.state),
-      null, case when v_booking.state = 'assigned' then 'release its current hold first' end);
-  end if;
+  perform allocator.check_version(v_booking, p_expected_version);
+  perform allocator.check_can_move(v_booking, 'assigned',
+    'and is not waiting for tables',
+    case when v_booking.state = 'assigned' then 'release its current hold first' end);
   v_period := allocator.blocked_period(v_booking);
 
   perform allocator.expire_holds_on(v_booking.restaurant_id, v_ids, v_period);

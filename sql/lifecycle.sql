@@ -208,6 +208,41 @@ $$;
 comment on function allocator.record_state(bigint, bigint, text, text, integer, text, text, jsonb) is
   'Write the history row and the event of one state change (used by transition and create_booking)';
 
+create function allocator.check_version(p_booking allocator.bookings, p_expected_version integer) returns void
+language plpgsql
+immutable
+as $$
+begin
+  if p_expected_version is not null and p_booking.version <> p_expected_version then
+    perform allocator.raise_error('stale_version',
+      pg_catalog.format('booking %s is at version %s, not %s', p_booking.id, p_booking.version, p_expected_version),
+      null, 'read the booking again and retry with its current version');
+  end if;
+end
+$$;
+comment on function allocator.check_version(allocator.bookings, integer) is
+  'Raise stale_version (RA004) unless the booking is at the expected version (NULL: any version)';
+
+create function allocator.check_can_move(
+  p_booking allocator.bookings,
+  p_to_state text,
+  p_refusal text,
+  p_hint text default null
+) returns void
+language plpgsql
+stable
+as $$
+begin
+  if not exists (select 1 from allocator.booking_transitions t
+                  where t.from_state = p_booking.state and t.to_state = p_to_state) then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('booking %s is %s %s', p_booking.id, p_booking.state, p_refusal), null, p_hint);
+  end if;
+end
+$$;
+comment on function allocator.check_can_move(allocator.bookings, text, text, text) is
+  'Raise invalid_transition (RA005), worded with p_refusal, unless the booking may move to p_to_state';
+
 -- The only writer of bookings.state. The expected version and the allowed transition are
 -- guarded in the UPDATE's WHERE, so a concurrent change makes this one fail, never both win.
 create function allocator.transition(
@@ -250,11 +285,7 @@ begin
   if not found then
     select b.* into v_old from allocator.bookings b
      where b.restaurant_id = v_old.restaurant_id and b.id = p_booking_id;
-    if v_old.version <> p_expected_version then
-      perform allocator.raise_error('stale_version',
-        pg_catalog.format('booking %s is at version %s, not %s', p_booking_id, v_old.version, p_expected_version),
-        null, 'read the booking again and retry with its current version');
-    end if;
+    perform allocator.check_version(v_old, p_expected_version);
     if exists (select 1 from allocator.booking_transitions t
                 where t.from_state = v_old.state and t.to_state = p_to_state) then
       perform allocator.raise_error('not_permitted',

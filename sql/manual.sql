@@ -96,11 +96,7 @@ declare
   v_hold allocator.holds;
 begin
   perform allocator.require_staff(p_actor, p_reason);
-  if not exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = v_booking.state and t.to_state = 'confirmed') then
-    perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s is %s and cannot be confirmed', p_booking_id, v_booking.state));
-  end if;
+  perform allocator.check_can_move(v_booking, 'confirmed', 'and cannot be confirmed');
   if p_table_ids is null then
     select h.* into v_hold from allocator.holds h
      where h.restaurant_id = v_booking.restaurant_id and h.booking_id = v_booking.id and h.status = 'active'
@@ -141,11 +137,7 @@ declare
   v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
 begin
   perform allocator.require_staff(p_actor, p_reason);
-  if not exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = v_booking.state and t.to_state = 'failed') then
-    perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s is %s and cannot be declined', p_booking_id, v_booking.state));
-  end if;
+  perform allocator.check_can_move(v_booking, 'failed', 'and cannot be declined');
   perform allocator.free_booking_tables(v_booking, 'released');
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
   v_booking := allocator.transition(v_booking.id, v_booking.version, 'failed', p_actor, p_reason,

@@ -11,12 +11,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_restaurant_id bigint;
+  v_restaurant_id bigint := allocator.booking_restaurant(p_booking_id);
 begin
-  select b.restaurant_id into v_restaurant_id from allocator.bookings b where b.id = p_booking_id;
-  if v_restaurant_id is null or not allocator.tenant_allows(v_restaurant_id) then
-    perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));
-  end if;
   return query
     select h.version, h.from_state, h.to_state, h.actor, h.reason, h.metadata, h.created_at
       from allocator.booking_state_history h
@@ -38,12 +34,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_restaurant_id bigint;
+  v_restaurant_id bigint := allocator.booking_restaurant(p_booking_id);
 begin
-  select b.restaurant_id into v_restaurant_id from allocator.bookings b where b.id = p_booking_id;
-  if v_restaurant_id is null or not allocator.tenant_allows(v_restaurant_id) then
-    perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));
-  end if;
   return query
     select a.attempt, a.worker, a.strategy, a.table_ids, a.score, a.result, a.reason, a.duration_ms, a.created_at
       from allocator.booking_assignment_attempts a

@@ -61,6 +61,23 @@ $$;
 comment on function allocator.require_restaurant(bigint) is
   'The restaurant row, or not_found (RA002) if it does not exist or the caller''s tenancy excludes it';
 
+create function allocator.booking_restaurant(p_booking_id bigint) returns bigint
+language plpgsql
+stable
+as $$
+declare
+  v_restaurant_id bigint;
+begin
+  select b.restaurant_id into v_restaurant_id from allocator.bookings b where b.id = p_booking_id;
+  if v_restaurant_id is null or not allocator.tenant_allows(v_restaurant_id) then
+    perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));
+  end if;
+  return v_restaurant_id;
+end
+$$;
+comment on function allocator.booking_restaurant(bigint) is
+  'The restaurant of a booking; not_found (RA002) if missing or another tenant''s';
+
 create function allocator.lock_booking(p_booking_id bigint) returns allocator.bookings
 language plpgsql
 volatile

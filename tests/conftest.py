@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,24 @@ def database_name_for(worker: str, purpose: str = "") -> str:
     """A database name private to this test process (two runs side by side never collide)."""
     suffix = f"_{purpose}" if purpose else ""
     return f"allocator_test_{os.getpid()}_{worker}{suffix}"
+
+
+@contextmanager
+def private_cluster(home: Path, *, migrated: bool = True) -> Iterator[Cluster]:
+    """A cluster of the test's own under ``home`` (for tests that restart it or need
+    pg_cron in its project database), removed afterwards."""
+    cluster = Cluster.for_project(home)
+    try:
+        cluster.start()
+        if migrated:
+            migrate.upgrade("head", url=cluster.url())
+        yield cluster
+    finally:
+        cluster.stop()
+        real = cluster.home.resolve()
+        if cluster.home.is_symlink():
+            cluster.home.unlink()
+        shutil.rmtree(real, ignore_errors=True)
 
 
 _DB_URL = pytest.StashKey[str]()

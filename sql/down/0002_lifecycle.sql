@@ -32,10 +32,13 @@ drop function if exists
   allocator.dequeue(bigint, bigint),
   allocator.enqueue(bigint, bigint, text, timestamptz, integer),
   allocator.transition(bigint, integer, text, text, text, jsonb),
+  allocator.check_can_move(allocator.bookings, text, text, text),
+  allocator.check_version(allocator.bookings, integer),
   allocator.record_state(bigint, bigint, text, text, integer, text, text, jsonb),
   allocator.emit_event(bigint, text, bigint, jsonb),
   allocator.actor_role(text),
   allocator.lock_booking(bigint),
+  allocator.booking_restaurant(bigint),
   allocator.require_restaurant(bigint);
 drop table if exists
   allocator.booking_assignment_attempts,

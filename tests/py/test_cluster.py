@@ -15,13 +15,16 @@ from control.cluster import Cluster
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    # Not started: the tests start it themselves, from nothing.
     c = Cluster.for_project(tmp_path)
-    yield c
-    c.stop()
-    real = c.home.resolve()
-    if c.home.is_symlink():
-        c.home.unlink()
-    shutil.rmtree(real, ignore_errors=True)
+    try:
+        yield c
+    finally:
+        c.stop()
+        real = c.home.resolve()
+        if c.home.is_symlink():
+            c.home.unlink()
+        shutil.rmtree(real, ignore_errors=True)
 
 
 def test_lifecycle_and_durability(cluster: Cluster) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,8 +19,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from control import migrate
 from control.cluster import Cluster
+from tests.conftest import private_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,15 +41,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if os.environ.get("DATABASE_URL"):
         pytest.skip("restarts a cluster of its own")
-    c = Cluster.for_project(tmp_path_factory.mktemp("faults"))
-    c.start()
-    migrate.upgrade("head", url=c.url())
-    yield c
-    c.stop()
-    real = c.home.resolve()
-    if c.home.is_symlink():
-        c.home.unlink()
-    shutil.rmtree(real, ignore_errors=True)
+    with private_cluster(tmp_path_factory.mktemp("faults")) as c:
+        yield c
 
 
 def start_worker(url: str, name: str, log: Path) -> subprocess.Popen[bytes]:

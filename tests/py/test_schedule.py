@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +13,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from control import migrate
 from control.cluster import Cluster
+from tests.conftest import private_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,15 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def cron_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if os.environ.get("DATABASE_URL"):
         pytest.skip("needs the embedded cluster, where pg_cron is preloaded")
-    cluster = Cluster.for_project(tmp_path_factory.mktemp("cron"))
-    cluster.start()
-    migrate.upgrade("head", url=cluster.url())
-    yield cluster
-    cluster.stop()
-    real = cluster.home.resolve()
-    if cluster.home.is_symlink():
-        cluster.home.unlink()
-    shutil.rmtree(real, ignore_errors=True)
+    with private_cluster(tmp_path_factory.mktemp("cron")) as cluster:
+        yield cluster
 
 
 def allocator_cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:

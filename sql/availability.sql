@@ -172,9 +172,7 @@ as $$
 declare
   v_booking allocator.bookings;
 begin
-  if p_limit is null or p_limit not between 1 and 100 then
-    perform allocator.raise_error('invalid_argument', 'limit must be from 1 to 100');
-  end if;
+  perform allocator.check_argument('limit', p_limit, 1, 100);
   select b.* into v_booking from allocator.bookings b where b.id = p_booking_id;
   if not found or not allocator.tenant_allows(v_booking.restaurant_id) then
     perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));

@@ -26,10 +26,7 @@ language plpgsql
 immutable
 as $$
 begin
-  if p_party_size is null or p_party_size not between 1 and 100 then
-    perform allocator.raise_error('invalid_argument',
-      pg_catalog.format('party size must be from 1 to 100, got %s', coalesce(p_party_size::text, 'NULL')));
-  end if;
+  perform allocator.check_argument('party size', p_party_size, 1, 100);
 end
 $$;
 comment on function allocator.check_party_size(integer) is 'Raise invalid_argument unless 1 <= party size <= 100';

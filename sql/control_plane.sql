@@ -45,9 +45,7 @@ begin
   if p_subscriber is null or p_subscriber = '' then
     perform allocator.raise_error('invalid_argument', 'subscriber name is required');
   end if;
-  if p_limit is null or p_limit not between 1 and 10000 then
-    perform allocator.raise_error('invalid_argument', 'limit must be from 1 to 10000');
-  end if;
+  perform allocator.check_argument('limit', p_limit, 1, 10000);
   insert into allocator.subscriber_cursors (subscriber) values (p_subscriber) on conflict do nothing;
   select c.last_event_id, c.last_xact into v_last, v_last_xact from allocator.subscriber_cursors c
    where c.subscriber = p_subscriber for update skip locked;

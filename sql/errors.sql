@@ -51,3 +51,18 @@ end
 $$;
 comment on function allocator.raise_error(text, text, text, text) is
   'Raise the allocator error named p_name (see allocator.error_codes) with a message, DETAIL and HINT';
+
+create function allocator.check_argument(p_name text, p_value numeric, p_min numeric, p_max numeric)
+returns void
+language plpgsql
+immutable
+as $$
+begin
+  if p_value is null or p_value not between p_min and p_max then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('%s must be from %s to %s, got %s', p_name, p_min, p_max, coalesce(p_value::text, 'NULL')));
+  end if;
+end
+$$;
+comment on function allocator.check_argument(text, numeric, numeric, numeric) is
+  'Raise invalid_argument (RA001) unless p_value is given and within [p_min, p_max]';

@@ -235,10 +235,7 @@ begin
 
   v_ttl := coalesce(p_ttl_seconds, (select (r.settings ->> 'hold_ttl_seconds')::integer
                                        from allocator.restaurants r where r.id = v_booking.restaurant_id));
-  if v_ttl not between 1 and 3600 then
-    perform allocator.raise_error('invalid_argument',
-      pg_catalog.format('hold TTL must be from 1 to 3600 seconds, got %s', v_ttl));
-  end if;
+  perform allocator.check_argument('hold TTL (seconds)', v_ttl, 1, 3600);
   perform allocator.check_version(v_booking, p_expected_version);
   perform allocator.check_can_move(v_booking, 'assigned',
     'and is not waiting for tables',

@@ -40,12 +40,8 @@ begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
   end if;
-  if p_limit is null or p_limit not between 1 and 1000 then
-    perform allocator.raise_error('invalid_argument', 'limit must be from 1 to 1000');
-  end if;
-  if p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
-    perform allocator.raise_error('invalid_argument', 'lease must be from 1 to 3600 seconds');
-  end if;
+  perform allocator.check_argument('limit', p_limit, 1, 1000);
+  perform allocator.check_argument('lease (seconds)', p_lease_seconds, 1, 3600);
   return query
     with due as (
       select q.restaurant_id, q.booking_id
@@ -108,12 +104,8 @@ begin
   if p_name is null or p_name = '' or p_owner is null or p_owner = '' then
     perform allocator.raise_error('invalid_argument', 'lease name and owner are required');
   end if;
-  if p_ttl_seconds is null or p_ttl_seconds not between 1 and 86400 then
-    perform allocator.raise_error('invalid_argument', 'lease TTL must be from 1 to 86400 seconds');
-  end if;
-  if p_wait_ms is null or p_wait_ms not between 0 and 600000 then
-    perform allocator.raise_error('invalid_argument', 'wait must be from 0 to 600000 ms');
-  end if;
+  perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
+  perform allocator.check_argument('wait (ms)', p_wait_ms, 0, 600000);
   loop
     select l.owner into v_previous from allocator.leases l where l.name = p_name;
     insert into allocator.leases as l (name, owner, expires_at)
@@ -152,9 +144,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if p_ttl_seconds is null or p_ttl_seconds not between 1 and 86400 then
-    perform allocator.raise_error('invalid_argument', 'lease TTL must be from 1 to 86400 seconds');
-  end if;
+  perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
   -- Only the owner extends; a lease taken over by another owner stays theirs.
   update allocator.leases l
      set expires_at = allocator.now() + pg_catalog.make_interval(secs => p_ttl_seconds),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -177,7 +178,7 @@ def demo(
 @app.command("optimize")
 def optimize(
     restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
-    date: Annotated[str, typer.Option(help="Local day, YYYY-MM-DD.")],
+    date: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Local day, YYYY-MM-DD.")],
     apply: Annotated[
         bool, typer.Option("--apply", help="Apply the plan if it clears the threshold.")
     ] = False,
@@ -192,7 +193,9 @@ def optimize(
     from control.queries import query
 
     with connect(database_url()) as conn:
-        row = conn.execute(query("optimize_day"), (restaurant, date, time_limit_ms)).fetchone()
+        row = conn.execute(
+            query("optimize_day"), (restaurant, date.date(), time_limit_ms)
+        ).fetchone()
         assert row is not None
         plan = row[0]
         summary = {
@@ -214,7 +217,7 @@ def optimize(
         print(json.dumps(summary))
         if apply:
             applied = conn.execute(
-                query("apply_plan"), (restaurant, date, json.dumps(plan), min_improvement)
+                query("apply_plan"), (restaurant, date.date(), json.dumps(plan), min_improvement)
             ).fetchone()
             conn.commit()
             assert applied is not None
@@ -351,7 +354,18 @@ def inspect(booking_id: int) -> None:
 def booking_create(
     restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
     party: Annotated[int, typer.Option(help="Party size.")],
-    start: Annotated[str, typer.Option(help="Start time, ISO 8601 with offset.")],
+    start: Annotated[
+        datetime,
+        typer.Option(
+            formats=[
+                "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%dT%H:%M%z",
+                "%Y-%m-%d %H:%M:%S%z",
+                "%Y-%m-%d %H:%M%z",
+            ],
+            help="Start time, ISO 8601 with its UTC offset (2027-03-01T19:00+01:00).",
+        ),
+    ],
     duration: Annotated[int | None, typer.Option(help="Minutes (default: turn time).")] = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key.")] = None,
     zone: Annotated[str | None, typer.Option(help="Preferred zone name.")] = None,

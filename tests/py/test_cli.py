@@ -146,3 +146,13 @@ def test_booking_status_inspect_and_metrics(scratch_url: str) -> None:
         server.wait(timeout=10)
     assert f'allocator_bookings{{restaurant="{rid}",state="confirmed"}}' in body
     assert "allocator_success_rate" in body
+
+
+def test_malformed_dates_are_refused_before_the_database(scratch_url: str) -> None:
+    for args in (
+        ["optimize", "--restaurant", "1", "--date", "2026-13-01"],
+        ["booking", "create", "--restaurant", "1", "--party", "2", "--start", "tomorrow"],
+    ):
+        result = run(scratch_url, *args)
+        assert result.returncode == 2
+        assert "does not match the formats" in result.stdout + result.stderr

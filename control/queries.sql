@@ -115,3 +115,12 @@ select allocator.apply_optimal_assignment(%s::bigint, %s::date, %s::jsonb, %s::n
 -- name: next_due_in
 select greatest(extract(epoch from min(run_at) - now()), 0) from allocator.assignment_queue
  where run_at > now() and (lease_expires_at is null or lease_expires_at <= now());
+
+-- name: confirmed_bookings
+select id, party_size from allocator.bookings
+ where restaurant_id = %(restaurant_id)s and state = 'confirmed'
+ order by id;
+
+-- name: restaurant_violations
+select kind, booking_id, detail from allocator.check_invariants()
+ where restaurant_id = %(restaurant_id)s;

@@ -2,8 +2,9 @@
 
 Plain Python, so it runs the same inside PL/Python (optimize_day) and in unit tests and
 benchmarks. The exact solver is a MILP solved by SciPy's HiGHS; without SciPy, or when the
-time limit is hit without a usable solution, a deterministic greedy pass with local search
-is used instead.
+time limit is hit without a usable solution, a deterministic heuristic is used instead: a
+greedy pass in each of three orders (by start, by end, largest party first), each improved by
+local search, the best kept.
 
 Objective (maximised, lexicographic through weights):
   1. covers seated (party sizes of seated bookings), then parties seated;
@@ -17,6 +18,7 @@ must be seated (confirmed ones) may move but are never left without a table.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,12 +109,27 @@ def _index(
 
 
 def _candidates(b: Booking, resources: dict[tuple[int, ...], Resource]) -> list[tuple[int, ...]]:
+    """The resources ``b`` may take: those that fit its party (and its current ones), less
+    the dominated ones. A resource is dominated when a part of it (a proper subset of its
+    tables) also fits and scores at least as well: any plan using the whole does as well with
+    the part, which frees tables, so dropping it keeps the optimum and shrinks the model."""
     if b.locked:
         return [tuple(sorted(b.current))] if b.current is not None else []
-    fits = [k for k, r in resources.items() if r.min_capacity <= b.party <= r.max_capacity]
-    if b.current is not None and tuple(sorted(b.current)) not in fits:
-        fits.append(tuple(sorted(b.current)))
-    return sorted(fits)
+    fits = {k for k, r in resources.items() if r.min_capacity <= b.party <= r.max_capacity}
+    if b.current is not None:
+        fits.add(tuple(sorted(b.current)))
+    kept = []
+    for k in fits:
+        score = value(b, k, resources)
+        parts = (
+            part
+            for size in range(1, len(k))
+            for part in itertools.combinations(k, size)
+            if part in fits
+        )
+        if not any(value(b, part, resources) >= score for part in parts):
+            kept.append(k)
+    return sorted(kept)
 
 
 def _overlap(a: Booking, b: Booking) -> bool:
@@ -135,6 +152,29 @@ def feasible(assignment: dict[int, tuple[int, ...] | None], bookings: Sequence[B
     return True
 
 
+def blocks(bookings: Sequence[Booking]) -> list[list[Booking]]:
+    """Split bookings into independent time blocks: no booking of one block overlaps a booking
+    of another (a lunch service and a dinner service, say), so each block can be solved alone
+    and the optimum of the whole is the union of the blocks' optima."""
+    found: list[list[Booking]] = []
+    end = float("-inf")
+    for b in sorted(bookings, key=lambda x: (x.start, x.id)):
+        if not found or b.start >= end:
+            found.append([])
+            end = b.end
+        found[-1].append(b)
+        end = max(end, b.end)
+    return found
+
+
+# Share of the time limit kept back for building the answer after HiGHS returns (HiGHS itself
+# runs a little past its own limit).
+TIME_MARGIN = 0.05
+# Share of a block's time its MILP may use: the rest is for the heuristic when the MILP stops
+# at its limit (HiGHS can stop with a poor incumbent that the heuristic beats).
+MILP_SHARE = 0.8
+
+
 def solve(
     resources: Iterable[Resource],
     bookings: Sequence[Booking],
@@ -142,28 +182,74 @@ def solve(
     time_limit: float | None = 2.0,
     method: str = "auto",
 ) -> Result:
-    """Assign the bookings. ``method``: "auto" (MILP, greedy if unavailable), "milp", "greedy"."""
+    """Assign the bookings. ``method``: "auto" (MILP, greedy if unavailable), "milp", "greedy".
+
+    The day is solved block by block (see ``blocks``), smallest first; each block gets a share
+    of the remaining time in proportion to its bookings. Its MILP may use MILP_SHARE of that
+    share. A block whose MILP finds no solution is planned by the heuristic (``_heuristic``);
+    with "auto", so is a block whose MILP stops at the limit, and the better plan is kept."""
+    if method not in ("auto", "milp", "greedy"):
+        raise ValueError(f"unknown method {method!r}")
     started = time.perf_counter()
     index = _index(resources, bookings)
-    bookings = sorted(bookings, key=lambda b: b.id)
-    if method in ("auto", "milp"):
-        try:
-            result = _solve_milp(index, bookings, time_limit, started)
-        except ImportError:
-            if method == "milp":
-                raise
-            result = None
-        if result is not None:
-            result.solve_ms = round((time.perf_counter() - started) * 1000, 3)
-            return result
-    assignment = _greedy(index, bookings)
-    assignment = _local_search(index, bookings, assignment)
+    deadline = None if time_limit is None else started + float(time_limit) * (1 - TIME_MARGIN)
+    pending = sorted(blocks(bookings), key=lambda block: (len(block), block[0].start))
+    left = sum(len(block) for block in pending)
+    assignment: dict[int, tuple[int, ...] | None] = {}
+    solvers: set[str] = set()
+    statuses: set[str] = set()
+    stats: dict[str, float] = {"blocks": float(len(pending))}
+    milp_ok = method != "greedy"
+    for block in pending:
+        block = sorted(block, key=lambda b: b.id)
+        block_deadline = None
+        if deadline is not None:
+            share = max(0.05, (deadline - time.perf_counter()) * len(block) / left)
+            block_deadline = time.perf_counter() + share
+        left -= len(block)
+        part = None
+        if milp_ok:
+            try:
+                part = _solve_milp(
+                    index, block, None if block_deadline is None else share * MILP_SHARE
+                )
+            except ImportError:
+                if method == "milp":
+                    raise
+                milp_ok = False
+        if part is not None:
+            statuses.add(part.status)
+            for key, number in part.stats.items():
+                # Sizes add up over the blocks; the gap reported is the worst block's.
+                merge = max if key == "mip_gap" else float.__add__
+                stats[key] = merge(stats.get(key, 0.0), number)
+            if part.status == "optimal" or method == "milp":
+                solvers.add("milp")
+                assignment.update(part.assignment)
+                continue
+        else:
+            statuses.add("heuristic")
+        found = _heuristic(index, block, block_deadline)
+        if part is not None and objective(part.assignment, block, index) >= objective(
+            found, block, index
+        ):
+            found = part.assignment
+            solvers.add("milp")
+        else:
+            solvers.add("greedy")
+        assignment.update(found)
+    ordered = sorted(bookings, key=lambda b: b.id)
+    status = next(
+        (s for s in ("heuristic", "time_limit") if s in statuses),
+        "optimal" if statuses <= {"optimal"} else "+".join(sorted(statuses)),
+    )
     return Result(
-        assignment,
-        objective(assignment, bookings, index),
-        "greedy",
-        "heuristic",
+        {b.id: assignment.get(b.id) for b in ordered},
+        objective(assignment, ordered, index),
+        "+".join(sorted(solvers)) if solvers else ("greedy" if method == "greedy" else "milp"),
+        status,
         round((time.perf_counter() - started) * 1000, 3),
+        stats,
     )
 
 
@@ -171,12 +257,12 @@ def _solve_milp(
     index: dict[tuple[int, ...], Resource],
     bookings: Sequence[Booking],
     time_limit: float | None,
-    started: float,
 ) -> Result | None:
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_matrix
 
+    built = time.perf_counter()
     variables: list[tuple[Booking, tuple[int, ...]]] = []
     for b in bookings:
         for r in _candidates(b, index):
@@ -228,8 +314,8 @@ def _solve_milp(
     upper_rows = np.ones(row)
     options: dict[str, float | bool] = {"disp": False}
     if time_limit is not None:
-        # The limit covers the whole call: building the model counts against it.
-        options["time_limit"] = max(0.05, float(time_limit) - (time.perf_counter() - started))
+        # The limit covers building the model too.
+        options["time_limit"] = max(0.05, float(time_limit) - (time.perf_counter() - built))
     res = milp(
         cost,
         integrality=np.ones(n),
@@ -261,22 +347,34 @@ def _fits_now(b: Booking, r: tuple[int, ...], taken: dict[int, list[Booking]]) -
     return all(not _overlap(b, other) for t in r for other in taken.get(t, ()))
 
 
+# The orders the greedy pass tries, best result kept: by start (interval packing), by end,
+# and largest party first.
+GREEDY_ORDERS = ("start", "end", "party")
+
+
+def _order_key(order: str, b: Booking) -> tuple[float, ...]:
+    if order == "start":
+        return (b.start, -b.party, b.id)
+    if order == "end":
+        return (b.end, -b.party, b.id)
+    return (-b.party, b.start, b.id)
+
+
 def _greedy(
-    index: dict[tuple[int, ...], Resource], bookings: Sequence[Booking]
+    index: dict[tuple[int, ...], Resource], bookings: Sequence[Booking], order: str = "start"
 ) -> dict[int, tuple[int, ...] | None]:
     assignment: dict[int, tuple[int, ...] | None] = {b.id: None for b in bookings}
     taken: dict[int, list[Booking]] = {}
-    # Locked and must-seat bookings keep their current tables; the rest fill the gaps.
-    order = sorted(
+    # Locked and must-seat bookings keep their current tables; the rest fill the gaps in
+    # the given order, each on its best-scoring free resource.
+    ordered = sorted(
         bookings,
         key=lambda b: (
             not (b.locked or (b.must_seat and b.current is not None)),
-            -b.party,
-            b.start,
-            b.id,
+            *_order_key(order, b),
         ),
     )
-    for b in order:
+    for b in ordered:
         if (b.locked or b.must_seat) and b.current is not None:
             options = [tuple(sorted(b.current))]
         else:
@@ -290,53 +388,114 @@ def _greedy(
     return assignment
 
 
+def _heuristic(
+    index: dict[tuple[int, ...], Resource], bookings: Sequence[Booking], deadline: float | None
+) -> dict[int, tuple[int, ...] | None]:
+    """The greedy pass in each of GREEDY_ORDERS, each improved by local search; the best
+    feasible result (the first order's, at least, even past the deadline)."""
+    first: dict[int, tuple[int, ...] | None] | None = None
+    best: dict[int, tuple[int, ...] | None] | None = None
+    best_score = float("-inf")
+    for order in GREEDY_ORDERS:
+        if first is not None and deadline is not None and time.perf_counter() > deadline:
+            break
+        found = _local_search(index, bookings, _greedy(index, bookings, order), deadline)
+        first = first or found
+        score = objective(found, bookings, index)
+        if feasible(found, bookings) and score > best_score + 1e-9:
+            best, best_score = found, score
+    # Only tables already overlapping (locked bookings) make every result infeasible: the
+    # first is as good as any then.
+    result = best or first
+    assert result is not None
+    return result
+
+
 def _local_search(
     index: dict[tuple[int, ...], Resource],
     bookings: Sequence[Booking],
     assignment: dict[int, tuple[int, ...] | None],
-    rounds: int = 3,
+    deadline: float | None = None,
+    rounds: int = 8,
 ) -> dict[int, tuple[int, ...] | None]:
-    """Seat unseated bookings by moving one blocking booking elsewhere, while it pays."""
+    """Improve a feasible assignment, while it pays: seat each unseated booking on a free
+    resource, or on a resource whose occupants are moved elsewhere or, when that gains
+    covers, turned away (never a locked or must-seat booking). Stops at ``deadline``."""
     by_id = {b.id: b for b in bookings}
+    assignment = dict(assignment)
+    occupants: dict[int, list[int]] = {}
+    for key, resource in assignment.items():
+        for t in resource or ():
+            occupants.setdefault(t, []).append(key)
+    options = {
+        b.id: sorted(_candidates(b, index), key=lambda r, b=b: (-value(b, r, index), r))
+        for b in bookings
+    }
+
+    def blockers(b: Booking, resource: tuple[int, ...]) -> set[int]:
+        return {
+            o for t in resource for o in occupants.get(t, ()) if o != b.id and _overlap(by_id[o], b)
+        }
+
+    def place(key: int, resource: tuple[int, ...]) -> None:
+        assignment[key] = resource
+        for t in resource:
+            occupants.setdefault(t, []).append(key)
+
+    def unplace(key: int) -> tuple[int, ...]:
+        resource = assignment[key]
+        assert resource is not None
+        for t in resource:
+            occupants[t].remove(key)
+        assignment[key] = None
+        return resource
+
+    def free_option(b: Booking) -> tuple[int, ...] | None:
+        return next((r for r in options[b.id] if not blockers(b, r)), None)
+
+    def try_seat(b: Booking, resource: tuple[int, ...]) -> bool:
+        """Seat b on resource, re-seating its blockers elsewhere where they fit; keep the
+        change only if the objective grows."""
+        found = blockers(b, resource)
+        if any(by_id[o].locked for o in found):
+            return False
+        saved = {o: unplace(o) for o in found}
+        place(b.id, resource)
+        gain = value(b, resource, index) - sum(value(by_id[o], r, index) for o, r in saved.items())
+        moved = []
+        for o in sorted(found, key=lambda o: (-by_id[o].party, by_id[o].start, o)):
+            other = by_id[o]
+            alt = free_option(other)
+            if alt is not None:
+                place(o, alt)
+                moved.append(o)
+                gain += value(other, alt, index)
+            elif other.must_seat:
+                gain = float("-inf")
+                break
+        if gain > 1e-9:
+            return True
+        unplace(b.id)
+        for o in moved:
+            unplace(o)
+        for o, r in saved.items():
+            place(o, r)
+        return False
+
     for _ in range(rounds):
         improved = False
         for b in sorted(bookings, key=lambda x: (-x.party, x.start, x.id)):
+            if deadline is not None and time.perf_counter() > deadline:
+                return assignment
             if assignment[b.id] is not None or b.locked:
                 continue
-            for r in sorted(_candidates(b, index), key=lambda r: (-value(b, r, index), r)):
-                blockers = {
-                    o
-                    for o in assignment
-                    if assignment[o] is not None
-                    and o != b.id
-                    and set(assignment[o] or ()) & set(r)
-                    and _overlap(by_id[o], b)
-                }
-                if len(blockers) != 1:
-                    continue
-                (o,) = blockers
-                other = by_id[o]
-                if other.locked:
-                    continue
-                trial = dict(assignment)
-                trial[o] = None
-                for alt in sorted(
-                    _candidates(other, index), key=lambda x: (-value(other, x, index), x)
-                ):
-                    if set(alt) & set(r):
-                        continue
-                    trial[o] = alt
-                    trial[b.id] = r
-                    if feasible(trial, bookings):
-                        break
-                    trial[o] = None
-                    trial[b.id] = None
-                if trial.get(b.id) is not None and objective(trial, bookings, index) > objective(
-                    assignment, bookings, index
-                ):
-                    assignment = trial
-                    improved = True
-                    break
+            free = free_option(b)
+            if free is not None:
+                place(b.id, free)
+                improved = True
+                continue
+            if any(try_seat(b, r) for r in options[b.id]):
+                improved = True
         if not improved:
             break
     return assignment

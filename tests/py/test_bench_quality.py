@@ -33,15 +33,44 @@ def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert {"nproc", "python", "scipy"} <= report["machine"].keys()
     assert len(report["instances"]) == 2
     for row in report["instances"]:
-        for method in ("legacy", "engine", "optimize_day", "optimum"):
+        for method in (
+            "legacy",
+            "engine",
+            "optimize_day",
+            "committed_optimum",
+            "pooled",
+            "optimum",
+            "fallback",
+        ):
             assert {"parties", "covers", "peak_covers"} <= row[method].keys()
-        # optimize_day never unseats a confirmed booking; the hindsight optimum bounds it.
-        assert row["optimum"]["covers"] >= row["optimize_day"]["covers"] >= row["engine"]["covers"]
-        assert row["optimize_day_run"]["covers_before"] == row["engine"]["covers"]
-        assert row["demand"]["covers"] >= row["optimum"]["covers"] > 0
-        assert 0 < row["ratio_optimize_day_optimum"] <= 1
-    ratio = report["aggregates"]["ratio_optimize_day_optimum"]
-    assert {"mean", "min", "p5", "below_97", "share_below_97"} <= ratio.keys()
-    assert "engine_gain_over_legacy_pct" in report["aggregates"]["peak"]
-    assert report["large"]["solve_ms_median"] > 0
+        covers = {
+            m: row[m]["covers"] for m in row if isinstance(row[m], dict) and "covers" in row[m]
+        }
+        # optimize_day never unseats a confirmed booking; each optimum bounds its problem.
+        assert covers["committed_optimum"] >= covers["optimize_day"] >= covers["engine"]
+        assert covers["optimum"] >= max(covers["committed_optimum"], covers["pooled"])
+        assert covers["optimum"] >= covers["fallback"] > 0
+        assert row["optimize_day_run"]["covers_before"] == covers["engine"]
+        # The pooled plan was applied in the database: its confirmed rows are the plan.
+        assert row["pooled_run"]["covers_before"] == 0
+        assert row["pooled_run"]["covers_after"] == covers["pooled"] > 0
+        assert row["pooled_run"]["apply"] == "applied"
+        assert row["demand"]["covers"] >= covers["optimum"]
+        for ratio in ("ratio_pooled_optimum", "ratio_optimize_day_committed"):
+            assert 0 < row[ratio] <= 1
+    aggregates = report["aggregates"]
+    for name in ("ratio_pooled_optimum", "ratio_optimize_day_committed", "ratio_fallback_optimum"):
+        assert {"mean", "min", "p5", "below_97", "share_below_97"} <= aggregates[name].keys()
+    assert {"engine_gain_over_legacy_pct", "optimum_gain_over_legacy_pct"} <= aggregates[
+        "peak"
+    ].keys()
+    assert {"pooled_mean_ratio", "committed_share_below_97", "large_solve_ms"} <= report[
+        "targets"
+    ].keys()
+    for scenario in ("after_engine", "pooled"):
+        assert report["large"][scenario]["solve_ms_median"] > 0
+        assert (
+            report["large"][scenario]["call_ms_median"]
+            >= report["large"][scenario]["solve_ms_median"]
+        )
     assert out_png.stat().st_size > 0

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpy_functions"))
 
-from solver import Booking, Resource, feasible, solve
+from solver import Booking, Resource, blocks, feasible, solve
 
 TWO_TOPS = [Resource((1,), 1, 2), Resource((2,), 1, 2)]
 FOUR_TOP = Resource((3,), 2, 4)
@@ -101,3 +101,33 @@ def test_auto_falls_back_to_greedy_without_scipy(monkeypatch: pytest.MonkeyPatch
     result = solve(resources, day, method="auto")
     assert result.solver == "greedy"
     assert feasible(result.assignment, day)
+
+
+def test_blocks_split_only_where_nothing_overlaps() -> None:
+    lunch = [Booking(1, 2, 720, 810), Booking(2, 2, 800, 890), Booking(3, 4, 880, 990)]
+    dinner = [Booking(4, 2, 1140, 1230), Booking(5, 2, 1230, 1320)]
+    found = blocks([*reversed(dinner), *lunch])
+    # 1-2-3 chain through overlaps; 5 starts exactly when 4 ends, so it is a block of its own.
+    assert [[b.id for b in block] for block in found] == [[1, 2, 3], [4], [5]]
+
+
+def test_solving_by_blocks_keeps_the_optimum() -> None:
+    # Two copies of a day, a day apart: the optimum of the whole is twice that of one.
+    resources, day = _random_day(3)
+    later = [Booking(b.id + 1000, b.party, b.start + 1440, b.end + 1440) for b in day]
+    one = solve(resources, day, method="milp")
+    both = solve(resources, [*day, *later], method="milp")
+    assert both.status == "optimal"
+    assert both.stats["blocks"] >= 2 * one.stats["blocks"]
+    assert both.objective == pytest.approx(2 * one.objective)
+    assert feasible(both.assignment, [*day, *later])
+
+
+def test_time_limit_bounds_the_call() -> None:
+    # A day too large to prove optimal quickly: the answer still comes within the limit,
+    # and is a feasible plan from the MILP's best solution or the fallback.
+    resources, day = _random_day(7, tables=40, bookings=400)
+    result = solve(resources, day, time_limit=0.5)
+    assert result.solve_ms < 1000
+    assert feasible(result.assignment, day)
+    assert any(r is not None for r in result.assignment.values())

@@ -135,7 +135,8 @@ comment on function allocator.run_due(integer, text) is
   'Claim up to p_limit due bookings and process each (the scheduled sweep); returns how many were processed';
 
 -- The pg_cron jobs the project wants, computed in the database: names, schedules (UTC),
--- commands. The nightly optimizer runs at 03:30 restaurant time, converted with today's UTC
+-- commands. The nightly optimizer runs at the restaurant's pooling.cutoff (03:30 unless set)
+-- in restaurant time, converted with today's UTC
 -- offset (pg_cron knows only UTC, so the job shifts by an hour at DST changes until the
 -- next `allocator schedule install`).
 create function allocator.cron_plan() returns table (jobname text, schedule text, command text)
@@ -155,12 +156,13 @@ as $$
          pg_catalog.format('select allocator.nightly_optimize(%s)', r.id)
     from allocator.restaurants r
     cross join lateral (
-      select ((pg_catalog.date_trunc('day', allocator.now() at time zone r.timezone) + interval '3 hours 30 minutes')
+      select ((pg_catalog.date_trunc('day', allocator.now() at time zone r.timezone)
+               + coalesce(r.settings #>> '{pooling,cutoff}', '03:30')::time)
                at time zone r.timezone) at time zone 'UTC' as at) u
    where pg_catalog.to_regprocedure('allocator.nightly_optimize(bigint)') is not null
 $$;
 comment on function allocator.cron_plan() is
-  'The pg_cron jobs allocator needs (sweeps every minute, history cleanup, nightly optimizer per restaurant at 03:30 local time in UTC)';
+  'The pg_cron jobs allocator needs (sweeps every minute, history cleanup, nightly optimizer per restaurant at its pooling.cutoff local time, 03:30 by default, in UTC)';
 
 create view allocator.queue_status as
 select q.restaurant_id,

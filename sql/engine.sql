@@ -229,6 +229,7 @@ declare
   v_restaurant_id bigint;
   v_error text;
   v_sqlstate text;
+  v_cutoff timestamptz;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
@@ -313,6 +314,19 @@ begin
   if v_booking.state = 'capacity_verified' then
     v_booking := allocator.transition(v_booking.id, v_booking.version, 'assignment_pending', v_actor, 'queued');
   end if;
+  -- Pooled assignment: until its day's cut-off, the booking waits in assignment_pending for
+  -- the nightly optimizer, which seats the day's pool at once. Still waiting fallback_minutes
+  -- after the cut-off, it is due again and assigned here like any other booking.
+  if v_engine and v_booking.state = 'assignment_pending' and (v_settings #>> '{pooling,enabled}')::boolean then
+    select allocator.pool_cutoff(r.timezone, v_settings, pg_catalog.lower(v_booking.period))
+      into v_cutoff from allocator.restaurants r where r.id = v_booking.restaurant_id;
+    if allocator.now() < v_cutoff then
+      v_cutoff := v_cutoff + pg_catalog.make_interval(mins => (v_settings #>> '{pooling,fallback_minutes}')::integer);
+      perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'pooled', v_cutoff, v_booking.assignment_attempts);
+      return allocator.outcome('deferred', 'pooled', v_booking.assignment_attempts,
+        least(extract(epoch from v_cutoff - allocator.now()) * 1000, 2147483647)::integer, null, null, p_booking_id);
+    end if;
+  end if;
   if v_booking.state = 'assignment_pending' then
     v_booking := allocator.transition(v_booking.id, v_booking.version, 'assignment_in_progress', v_actor, 'assigning');
   end if;
@@ -378,4 +392,4 @@ begin
 end
 $$;
 comment on function allocator.process_booking(bigint, text) is
-  'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review. Idempotent: a booking with nothing to do is a noop with a reason';
+  'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review; in a pooling restaurant, before its day''s cut-off, leave it waiting for the nightly optimizer (outcome deferred). Idempotent: a booking with nothing to do is a noop with a reason';

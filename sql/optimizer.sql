@@ -303,15 +303,19 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_day date;
+  v_plan jsonb;
 begin
   select (allocator.now() at time zone r.timezone)::date into v_day
     from allocator.restaurants r where r.id = p_restaurant_id;
   if v_day is null then
     perform allocator.raise_error('not_found', pg_catalog.format('restaurant %s does not exist', p_restaurant_id));
   end if;
-  return allocator.apply_optimal_assignment(p_restaurant_id, v_day,
-    allocator.optimize_day(p_restaurant_id, v_day));
+  v_plan := allocator.optimize_day(p_restaurant_id, v_day);
+  -- A plan that seats waiting guests (the day's pool, bookings in manual review) is applied
+  -- whatever its score; a plan that only moves guests must clear the default threshold.
+  return allocator.apply_optimal_assignment(p_restaurant_id, v_day, v_plan,
+    case when pg_catalog.jsonb_array_length(v_plan -> 'seat') > 0 then 0 else 0.10 end);
 end
 $$;
 comment on function allocator.nightly_optimize(bigint) is
-  'Optimize the restaurant''s current local day and apply the plan if it clears the default threshold (the nightly pg_cron job)';
+  'Optimize the restaurant''s current local day (the pg_cron job at its pooling.cutoff time): apply the plan if it seats anyone waiting, else only if it clears the default 10% threshold';

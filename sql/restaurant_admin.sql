@@ -21,7 +21,7 @@ begin
   for v_key, v_value in select e.key, e.value from pg_catalog.jsonb_each(p_patch) e loop
     if pg_catalog.jsonb_typeof(v_value) = 'null' and v_key <> 'preferred_zone' then
       v_settings := v_settings - v_key;
-    elsif v_key in ('flags', 'retry', 'strategy_weights', 'breaker')
+    elsif v_key in ('flags', 'retry', 'strategy_weights', 'breaker', 'pooling')
           and pg_catalog.jsonb_typeof(v_value) = 'object'
           and pg_catalog.jsonb_typeof(v_settings -> v_key) = 'object' then
       v_settings := pg_catalog.jsonb_set(v_settings, array[v_key], (v_settings -> v_key) || v_value);

@@ -20,6 +20,7 @@ as $$
       "historical_success": 0.2
     },
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
+    "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -117,7 +118,7 @@ begin
   end loop;
 
   v_result := v_defaults || p_settings;
-  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'flags'] loop
+  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags'] loop
     v_value := p_settings -> v_group;
     if v_value is null then
       continue;
@@ -178,6 +179,16 @@ begin
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 
+  perform allocator.check_setting_bool('pooling.enabled', v_result #> '{pooling,enabled}');
+  v_value := v_result #> '{pooling,cutoff}';
+  if pg_catalog.jsonb_typeof(v_value) is distinct from 'string'
+     or v_value #>> '{}' !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$' then
+    perform allocator.raise_error('invalid_settings',
+      'setting pooling.cutoff must be a local time of day as HH:MM',
+      pg_catalog.format('got %s', coalesce(v_value::text, 'nothing')), 'for example "03:30"');
+  end if;
+  perform allocator.check_setting_int('pooling.fallback_minutes', v_result #> '{pooling,fallback_minutes}', 0, 1440);
+
   perform allocator.check_setting_bool('flags.pipeline_enabled', v_result #> '{flags,pipeline_enabled}');
   perform allocator.check_setting_bool('flags.shadow', v_result #> '{flags,shadow}');
   perform allocator.check_setting_bool('flags.kill_switch', v_result #> '{flags,kill_switch}');
@@ -188,6 +199,23 @@ end
 $$;
 comment on function allocator.validate_settings(jsonb) is
   'Complete p_settings with the defaults and validate every key; raises invalid_settings (RA006)';
+
+-- Pooled assignment: a booking of a pooling restaurant waits for the cut-off of its local day
+-- (the nightly optimizer seats the day's pool then). Null when it does not wait: pooling is
+-- off, or the booking starts too soon after the cut-off for waiting to make sense.
+create function allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamptz)
+returns timestamptz
+language sql
+stable
+as $$
+  select c.at
+    from (select (((p_start at time zone p_timezone)::date
+                   + (p_settings #>> '{pooling,cutoff}')::time) at time zone p_timezone) as at) c
+   where coalesce((p_settings #>> '{pooling,enabled}')::boolean, false)
+     and p_start > c.at + pg_catalog.make_interval(mins => (p_settings #>> '{pooling,fallback_minutes}')::integer)
+$$;
+comment on function allocator.pool_cutoff(text, jsonb, timestamptz) is
+  'When a booking starting at p_start stops waiting for the day''s pool: the pooling.cutoff local time of its day; null if the restaurant does not pool or the booking starts within pooling.fallback_minutes of the cut-off';
 
 create function allocator.is_valid_timezone(p_timezone text) returns boolean
 language sql

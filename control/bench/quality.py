@@ -12,9 +12,9 @@ peak asks for more than the room holds. The bookings arrive in random order, not
   the engine confirmed may move but stay seated);
 - committed optimum: ``plpy_functions/solver.py`` (MILP, no time limit) on the same problem
   optimize_day solves after the engine: the engine's confirmed bookings must stay seated;
-- pooled: every request of the day created and left pending (tables assigned late, as when a
-  restaurant takes requests and seats them at a cut-off), then ``optimize_day`` and
-  ``apply_optimal_assignment`` in the database; the covers counted are the confirmed rows;
+- pooled: the same requests in a restaurant with pooling on: ``process_booking`` defers every
+  booking to its day's cut-off, then ``optimize_day`` plans the day and its plan is applied
+  as the nightly run applies it; the covers counted are the confirmed rows;
 - optimum: the MILP without time limit on the whole day in hindsight (nothing committed):
   the upper bound, and the very problem the pooled run solves under its time limit;
 - fallback: the greedy pass and local search (what runs without SciPy) on that same problem.
@@ -111,8 +111,9 @@ class Instance:
     adjacency: list[tuple[str, str]]
     requests: list[Request]
 
-    def layout(self) -> dict[str, Any]:
-        """The instance as an ``import_layout`` document."""
+    def layout(self, pooling: bool = False) -> dict[str, Any]:
+        """The instance as an ``import_layout`` document (``pooling``: the restaurant pools
+        bookings until their day's cut-off)."""
         return {
             "name": self.name,
             "timezone": TIMEZONE,
@@ -121,6 +122,7 @@ class Instance:
                 "buffer_minutes": self.buffer_minutes,
                 "preferred_zone": self.preferred_zone,
                 "retry": {"max_attempts": 1},
+                "pooling": {"enabled": pooling},
             },
             "zones": [{"name": z} for z in self.zones],
             "tables": [
@@ -390,6 +392,7 @@ class DayRun:
     applied: dict[str, Any] | None
     violations: list[str]
     online_s: float
+    outcomes: dict[str, int]
 
 
 def run_day(
@@ -401,13 +404,15 @@ def run_day(
     online: bool,
     optimize_runs: int = 1,
 ) -> DayRun:
-    """Import the layout and create every booking in arrival order. ``online``: process each
-    one as it arrives and keep what the engine confirmed; else leave them pending and apply
-    the first optimize_day plan with no threshold (the pooled run). optimize_day runs
-    ``optimize_runs`` times; the restaurant is deleted at the end."""
+    """Import the layout, then create and process every booking in arrival order. ``online``:
+    keep what the engine confirmed. Else the restaurant pools: every booking is deferred to
+    its day's cut-off, and the first optimize_day plan is applied as the nightly run applies
+    a plan that seats waiting guests (no threshold). optimize_day runs ``optimize_runs``
+    times; the restaurant is deleted at the end."""
     tz = ZoneInfo(TIMEZONE)
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(query("import_layout"), {"layout": json.dumps(instance.layout())})
+        layout = instance.layout(pooling=not online)
+        row = conn.execute(query("import_layout"), {"layout": json.dumps(layout)})
         imported = row.fetchone()
         assert imported is not None
         restaurant_id = int(imported[0]["restaurant_id"])
@@ -416,6 +421,7 @@ def run_day(
             durations: dict[int, int] = {}
             keys: dict[int, int] = {}
             seated: set[int] = set()
+            outcomes: collections.Counter[str] = collections.Counter()
             for r in instance.requests:
                 start = datetime(
                     day.year, day.month, day.day, r.start // 60, r.start % 60, tzinfo=tz
@@ -431,13 +437,11 @@ def run_day(
                     booking["start"]
                 )
                 durations[r.key] = int(span.total_seconds() // 60)
-                if online:
-                    outcome = conn.execute(
-                        query("process_booking"), (booking_id, WORKER)
-                    ).fetchone()
-                    assert outcome is not None
-                    if outcome[0]["outcome"] == "confirmed":
-                        seated.add(r.key)
+                outcome = conn.execute(query("process_booking"), (booking_id, WORKER)).fetchone()
+                assert outcome is not None
+                outcomes[outcome[0]["outcome"]] += 1
+                if outcome[0]["outcome"] == "confirmed":
+                    seated.add(r.key)
             online_s = time.perf_counter() - started
             plans: list[dict[str, Any]] = []
             for _ in range(optimize_runs):
@@ -477,6 +481,7 @@ def run_day(
         applied,
         violations,
         online_s,
+        dict(outcomes),
     )
 
 
@@ -547,6 +552,8 @@ def measure(
             f"{figures['optimize_day']['covers']}"
         )
     applied = pooled.applied or {}
+    if pooled.outcomes != {"deferred": len(instance.requests)}:
+        problems.append(f"the pooling restaurant did not defer every booking: {pooled.outcomes}")
     if pooled.seated.seated != set(pooled.plans[0]["seat_keys"]):
         problems.append("the pooled plan applied does not confirm exactly the bookings it seats")
     if not applied.get("applied") and pooled.plans[0]["seat"]:
@@ -573,7 +580,12 @@ def measure(
         },
         **figures,
         "optimize_day_run": _run_info(plan),
-        "pooled_run": {**_run_info(pooled.plans[0]), "apply": applied.get("status")},
+        "pooled_run": {
+            **_run_info(pooled.plans[0]),
+            "apply": applied.get("status"),
+            "outcomes": pooled.outcomes,
+        },
+        "engine_outcomes": online.outcomes,
         "optimum_run": optimum_info,
         "committed_optimum_run": committed_info,
         "fallback_run": fallback_info,

@@ -55,6 +55,9 @@ def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
         assert row["pooled_run"]["covers_before"] == 0
         assert row["pooled_run"]["covers_after"] == covers["pooled"] > 0
         assert row["pooled_run"]["apply"] == "applied"
+        # Every booking of the pooling restaurant was deferred by process_booking.
+        assert row["pooled_run"]["outcomes"] == {"deferred": row["bookings"]}
+        assert sum(row["engine_outcomes"].values()) == row["bookings"]
         assert row["demand"]["covers"] >= covers["optimum"]
         for ratio in ("ratio_pooled_optimum", "ratio_optimize_day_committed"):
             assert 0 < row[ratio] <= 1

@@ -110,6 +110,7 @@ class Instance:
     tables: list[TableSpec]
     adjacency: list[tuple[str, str]]
     requests: list[Request]
+    strategy_weights: dict[str, float] | None = None
 
     def layout(self, pooling: bool = False) -> dict[str, Any]:
         """The instance as an ``import_layout`` document (``pooling``: the restaurant pools
@@ -123,6 +124,7 @@ class Instance:
                 "preferred_zone": self.preferred_zone,
                 "retry": {"max_attempts": 1},
                 "pooling": {"enabled": pooling},
+                **({"strategy_weights": self.strategy_weights} if self.strategy_weights else {}),
             },
             "zones": [{"name": z} for z in self.zones],
             "tables": [
@@ -940,6 +942,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="tiny instances and one timing run, for tests"
     )
+    parser.add_argument(
+        "--strategy-weights",
+        type=json.loads,
+        default=None,
+        help="the engine's strategy_weights for every instance, as a JSON object "
+        "(default: the restaurant defaults)",
+    )
     args = parser.parse_args(argv)
     if args.instances < 1:
         parser.error("--instances must be at least 1")
@@ -966,6 +975,7 @@ def main(argv: list[str]) -> int:
         for i in range(args.instances):
             status.update(f"instance {i + 1}/{args.instances}")
             instance = generate(args.seed, i, quick=args.quick)
+            instance.strategy_weights = args.strategy_weights
             rows.append(measure(url, solver, instance, i, day, args.time_limit_ms))
         status.update(f"large instance: {args.tables_large} tables, {args.bookings_large} bookings")
         # The timing instance combines up to three tables: the larger model.
@@ -1019,6 +1029,7 @@ def main(argv: list[str]) -> int:
             "tables_large": args.tables_large,
             "bookings_large": args.bookings_large,
             "timezone": TIMEZONE,
+            "strategy_weights": args.strategy_weights,
             "day": day.isoformat(),
             "peak_window": agg["peak"]["window"],
         },

@@ -234,6 +234,15 @@ def worker(
         Path | None, typer.Option(help="JSON-lines file that receives customer notifications.")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    lease_seconds: Annotated[
+        int,
+        typer.Option(
+            min=3,
+            max=3600,
+            help="TTL of the worker's name lease, heartbeated every third of it. A second "
+            "worker with the same name waits this long for it, then exits with code 3.",
+        ),
+    ] = 15,
 ) -> None:
     """Process bookings: LISTEN allocator_events, claim due work, call process_booking."""
     from control.worker import Worker, WorkerConfig, configure_logging
@@ -244,6 +253,7 @@ def worker(
         poll_interval=poll_interval,
         batch=batch,
         notifications=notifications,
+        worker_lease_seconds=lease_seconds,
     )
     if name:
         config.name = name

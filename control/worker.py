@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -27,6 +28,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from control.queries import query
+
+# Exit code of a worker whose --name another live worker holds.
+NAME_IN_USE = 3
 
 log = logging.getLogger("allocator.worker")
 
@@ -113,6 +117,10 @@ class Worker:
         self.wake = threading.Event()
         self.processed = 0
         self._count_lock = threading.Lock()
+        # The worker lease "worker:<name>" is held by this process alone: a second live
+        # process with the same name must not share its claims.
+        self.owner = f"{config.name}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.exit_code = 0
 
     # -- lifecycle -------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -138,17 +146,9 @@ class Worker:
             name=f"allocator-{cfg.name}",
         )
         pool.open(wait=False)
-        backoff = 0.1
-        while not self.stop.is_set():
-            try:
-                self._lease("lease_acquire")
-                break
-            except psycopg.OperationalError as exc:
-                _log(
-                    logging.WARNING, "waiting for the database", error=str(exc), retry_in_s=backoff
-                )
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, cfg.max_backoff)
+        if not self._take_name():
+            pool.close()
+            return self.exit_code
         _log(logging.INFO, "started", worker=cfg.name, concurrency=cfg.concurrency)
         threads = [
             threading.Thread(target=self._processor, args=(pool, i), name=f"processor-{i}")
@@ -173,7 +173,41 @@ class Worker:
                 processed=self.processed,
                 released_claims=released,
             )
-        return 0
+        return self.exit_code
+
+    def _take_name(self) -> bool:
+        """Take the worker lease. While the database is down, wait for it; while another live
+        process holds the name, wait one lease TTL (a process that died frees it by then),
+        then give up with exit code NAME_IN_USE."""
+        cfg = self.config
+        backoff = 0.1
+        deadline: float | None = None
+        while not self.stop.is_set():
+            try:
+                held_by = self._lease("lease_acquire")
+            except psycopg.OperationalError as exc:
+                _log(
+                    logging.WARNING, "waiting for the database", error=str(exc), retry_in_s=backoff
+                )
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, cfg.max_backoff)
+                continue
+            if held_by is None:
+                return True
+            if deadline is None:
+                deadline = time.monotonic() + cfg.worker_lease_seconds + 2
+                _log(logging.WARNING, "worker name in use, waiting", worker=cfg.name, owner=held_by)
+            if time.monotonic() >= deadline:
+                _log(
+                    logging.ERROR,
+                    "worker name in use by a live worker; choose another --name",
+                    worker=cfg.name,
+                    owner=held_by,
+                )
+                self.exit_code = NAME_IN_USE
+                return False
+            self.stop.wait(0.5)
+        return False
 
     # -- listening and fan-out -----------------------------------------------------------
     def _listen(self) -> None:
@@ -283,32 +317,48 @@ class Worker:
         interval = self.config.worker_lease_seconds / 3
         while not self.stop.wait(interval):
             try:
-                self._lease("lease_extend")
+                held_by = self._lease("lease_extend")
             except psycopg.Error as exc:
                 _log(logging.WARNING, "heartbeat failed", error=str(exc))
+                continue
+            if held_by is not None:
+                # Another process took the name while this one could not heartbeat: its
+                # claims are now that process's, so this one stops.
+                _log(
+                    logging.ERROR,
+                    "worker name taken by another worker; stopping",
+                    worker=self.config.name,
+                    owner=held_by,
+                )
+                self.exit_code = NAME_IN_USE
+                self.stop.set()
+                self.wake.set()
 
-    def _lease(self, action: str) -> None:
+    def _lease(self, action: str) -> str | None:
+        """Extend (``lease_extend``, taking it again if it lapsed) or take the worker lease;
+        None when this process holds it, else the owner that does."""
         cfg = self.config
+        args = (f"worker:{cfg.name}", self.owner, cfg.worker_lease_seconds)
         with psycopg.connect(self.url, autocommit=True) as conn:
             if action == "lease_extend":
-                row = conn.execute(
-                    query("lease_extend"),
-                    (f"worker:{cfg.name}", cfg.name, cfg.worker_lease_seconds),
-                ).fetchone()
+                row = conn.execute(query("lease_extend"), args).fetchone()
                 if row and row[0]:
-                    return
+                    return None
                 _log(logging.WARNING, "worker lease lost, taking it again", worker=cfg.name)
-            conn.execute(
-                query("lease_acquire"), (f"worker:{cfg.name}", cfg.name, cfg.worker_lease_seconds)
-            )
+            taken = conn.execute(query("lease_acquire"), args).fetchone()
+            result = taken[0] if taken else {}
+            return None if result.get("acquired") else str(result.get("owner"))
 
     def _release(self, pool: ConnectionPool) -> int:
+        """Give up the worker lease and, if this process still held it, its claims."""
         try:
             with psycopg.connect(self.url, autocommit=True) as conn:
+                held = conn.execute(
+                    query("lease_release"), (f"worker:{self.config.name}", self.owner)
+                ).fetchone()
+                if not (held and held[0]):
+                    return 0
                 row = conn.execute(query("release_claims"), (self.config.name,)).fetchone()
-                conn.execute(
-                    query("lease_release"), (f"worker:{self.config.name}", self.config.name)
-                )
                 return int(row[0]) if row else 0
         except psycopg.Error as exc:
             _log(logging.WARNING, "could not release leases", error=str(exc))

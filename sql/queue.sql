@@ -100,6 +100,7 @@ declare
   v_started timestamptz := pg_catalog.clock_timestamp();
   v_lease allocator.leases;
   v_previous text;
+  v_now timestamptz;
 begin
   if p_name is null or p_name = '' or p_owner is null or p_owner = '' then
     perform allocator.raise_error('invalid_argument', 'lease name and owner are required');
@@ -107,14 +108,17 @@ begin
   perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
   perform allocator.check_argument('wait (ms)', p_wait_ms, 0, 600000);
   loop
+    -- allocator.now() stands still within the transaction: while waiting, a lease must be
+    -- able to expire, so the time moves on by the time waited.
+    v_now := allocator.now() + (pg_catalog.clock_timestamp() - v_started);
     select l.owner into v_previous from allocator.leases l where l.name = p_name;
-    insert into allocator.leases as l (name, owner, expires_at)
-    values (p_name, p_owner, allocator.now() + pg_catalog.make_interval(secs => p_ttl_seconds))
+    insert into allocator.leases as l (name, owner, acquired_at, expires_at)
+    values (p_name, p_owner, v_now, v_now + pg_catalog.make_interval(secs => p_ttl_seconds))
     on conflict (name) do update
        set owner = excluded.owner, expires_at = excluded.expires_at,
-           acquired_at = case when l.owner = excluded.owner then l.acquired_at else allocator.now() end,
+           acquired_at = case when l.owner = excluded.owner then l.acquired_at else excluded.acquired_at end,
            extended_at = null
-     where l.owner = excluded.owner or l.expires_at <= allocator.now()
+     where l.owner = excluded.owner or l.expires_at <= v_now
     returning l.* into v_lease;
     exit when v_lease.name is not null
            or pg_catalog.clock_timestamp() >= v_started + pg_catalog.make_interval(secs => p_wait_ms / 1000.0);

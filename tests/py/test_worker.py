@@ -210,6 +210,39 @@ def test_sigterm_is_graceful(db_url: str, workers: Callable[..., WorkerProcess])
         ).fetchone() == (0,)
 
 
+def test_a_second_worker_with_the_same_name_exits(
+    db_url: str, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    first = workers("w-same")
+    second = WorkerProcess(db_url, "w-same", tmp_path / "second.log", "--lease-seconds", "3")
+    # It waits one lease TTL for a dead holder to lapse; the first is alive, so it gives up.
+    assert second.proc.wait(timeout=30) == 3
+    assert second.logged("worker name in use by a live worker; choose another --name") == 1
+    assert second.logged("started") == 0
+    # The first keeps its name and its work.
+    assert first.proc.poll() is None
+    with psycopg.connect(db_url) as conn:
+        owner = conn.execute(
+            "select owner from allocator.leases where name = 'worker:w-same'"
+        ).fetchone()
+        assert owner is not None and owner[0].startswith("w-same@")
+        ids = book(conn, restaurant(conn, "Worker same name"), 6)
+        assert wait_for(lambda: states(conn, ids) == {"confirmed": 6}), states(conn, ids)
+    assert first.stop() == 0
+
+
+def test_a_worker_takes_the_name_of_one_that_died(
+    db_url: str, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    dead = workers("w-reborn", "--lease-seconds", "3")
+    dead.proc.kill()
+    dead.proc.wait()
+    # The dead worker's lease lapses within its TTL, and the new one starts.
+    reborn = workers("w-reborn", "--lease-seconds", "3")
+    assert reborn.logged("worker name in use, waiting") == 1
+    assert reborn.stop() == 0
+
+
 def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         rid = restaurant(conn, "Worker-less")

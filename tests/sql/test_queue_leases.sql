@@ -1,5 +1,5 @@
 -- claim_due leases queue rows; leases expire and are taken over; a late extend fails.
-select plan(17);
+select plan(19);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Queue", "tables": [{"label": "Q1", "max_capacity": 4}]}') ->> 'restaurant_id')::bigint as r \gset
@@ -33,5 +33,11 @@ select ok(not allocator.lease_extend('job:nightly', 'a', 10), 'a late extend by 
 select ok(not allocator.lease_release('job:nightly', 'a'), 'and so does its release');
 select ok(allocator.lease_release('job:nightly', 'b'), 'the new owner releases it');
 select is((select count(*)::int from allocator.lease_waits where name = 'job:nightly'), 4, 'every acquire records its wait');
+
+-- A lease that expires while another owner waits for it is taken within the wait.
+select allocator.lease_acquire('job:short', 'a', 1) ->> 'acquired' as x \gset
+select is(allocator.lease_acquire('job:short', 'b', 1, 0) ->> 'acquired', 'false', 'held for a second: refused at once');
+select is(allocator.lease_acquire('job:short', 'b', 10, 3000) ->> 'taken_over_from', 'a',
+  'waiting longer than its TTL takes it over');
 
 select * from finish();

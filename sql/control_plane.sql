@@ -106,8 +106,8 @@ $$;
 comment on function allocator.deliver_notifications(integer) is
   'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read';
 
--- The sweep that keeps the pipeline moving with no worker at all (pg_cron calls it every
--- minute): claims due bookings and processes each in its own subtransaction.
+-- The sweep that keeps the pipeline moving with no worker at all: claims due bookings and
+-- processes each in its own subtransaction (the pg_cron job calls it through sweep).
 create function allocator.run_due(p_limit integer default 100, p_worker text default 'sweeper')
 returns integer
 language plpgsql
@@ -132,7 +132,31 @@ begin
 end
 $$;
 comment on function allocator.run_due(integer, text) is
-  'Claim up to p_limit due bookings and process each (the scheduled sweep); returns how many were processed';
+  'Claim up to p_limit due bookings and process each, all in the caller''s transaction; returns how many were processed';
+
+-- The scheduled sweep: run_due one booking at a time, committing after each, so that a
+-- booking's locks and permit are held for its own processing only and every confirmation is
+-- visible at once. A procedure with transaction control runs with the caller's rights and no
+-- SET clause: CALL it as a role that may execute run_due, outside a transaction block.
+create procedure allocator.sweep(p_limit integer default 500, p_worker text default 'sweeper')
+language plpgsql
+as $$
+declare
+  v_done integer := 0;
+begin
+  perform allocator.check_argument('limit', p_limit, 1, 100000);
+  while v_done < p_limit loop
+    -- A booking that failed counts as none: the sweep stops for this run, the booking's
+    -- lease runs out, and the next run goes on.
+    exit when allocator.run_due(1, p_worker) = 0;
+    v_done := v_done + 1;
+    commit;
+  end loop;
+  raise notice 'sweep: % bookings processed', v_done;
+end
+$$;
+comment on procedure allocator.sweep(integer, text) is
+  'Process up to p_limit due bookings, one transaction each (CALL it outside a transaction block; the pg_cron job runs it every minute)';
 
 -- The pg_cron jobs the project wants, computed in the database: names, schedules (UTC),
 -- commands. The nightly optimizer runs at the restaurant's pooling.cutoff (03:30 unless set)
@@ -145,7 +169,7 @@ stable
 as $$
   select 'allocator-expire-holds', '* * * * *', 'select allocator.expire_holds()'
   union all
-  select 'allocator-run-due', '* * * * *', 'select allocator.run_due(500)'
+  select 'allocator-run-due', '* * * * *', 'call allocator.sweep(500)'
   union all
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''

@@ -11,6 +11,9 @@ grant execute on function
   allocator.pipeline_report(bigint, timestamptz)
   to allocator_ops;
 
+revoke execute on procedure allocator.sweep(integer, text) from public;
+grant execute on procedure allocator.sweep(integer, text) to allocator_ops;
+
 grant select on allocator.subscriber_cursors, allocator.notifications, allocator.queue_status,
   allocator.booking_state_counts to allocator_readonly;
 

@@ -1,5 +1,6 @@
 -- Reverts revision 0004.
 drop view if exists allocator.booking_state_counts, allocator.queue_status;
+drop procedure if exists allocator.sweep(integer, text);
 drop function if exists
   allocator.pipeline_report(bigint, timestamptz),
   allocator.release_claims(text),

@@ -273,12 +273,14 @@ def events_tail(
 
     with connect(database_url(), autocommit=True) as conn:
         conn.execute("listen allocator_events")
-        row = conn.execute(query("last_event_id")).fetchone()
-        after = 0 if from_start or row is None else int(row[0])
+        row = None if from_start else conn.execute(query("events_position")).fetchone()
+        position = {"xact": "0", "after": 0}
+        if row is not None:
+            position = {"xact": str(row[0]), "after": int(row[1])}
         try:
             while True:
-                for event_id, restaurant_id, topic, booking_id, payload, at in conn.execute(
-                    query("events_after"), {"after": after}
+                for event_id, restaurant_id, topic, booking_id, payload, at, xact in conn.execute(
+                    query("events_after"), position
                 ).fetchall():
                     print(
                         json.dumps(
@@ -294,7 +296,7 @@ def events_tail(
                         ),
                         flush=True,
                     )
-                    after = event_id
+                    position = {"xact": str(xact), "after": int(event_id)}
                 for _ in conn.notifies(timeout=1.0, stop_after=1):
                     pass
         except KeyboardInterrupt:

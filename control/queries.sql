@@ -46,11 +46,21 @@ select allocator.lease_release(%s, %s);
 select allocator.release_claims(%s);
 
 -- name: events_after
-select id, restaurant_id, topic, booking_id, payload, created_at
-  from allocator.events where id > %(after)s order by id limit 1000;
+-- In commit-safe order, as read_events reads: by (transaction, id), and only events of
+-- transactions older than every running one, so a late commit is never skipped.
+select id, restaurant_id, topic, booking_id, payload, created_at, xact::text
+  from allocator.events
+ where (xact, id) > (%(xact)s::xid8, %(after)s)
+   and xact < pg_snapshot_xmin(pg_current_snapshot())
+ order by xact, id
+ limit 1000;
 
--- name: last_event_id
-select coalesce(max(id), 0) from allocator.events;
+-- name: events_position
+-- Where events_after starts to print only what happens from now on.
+select xact::text, id from allocator.events
+ where xact < pg_snapshot_xmin(pg_current_snapshot())
+ order by xact desc, id desc
+ limit 1;
 
 -- name: cron_plan
 select jobname, schedule, command from allocator.cron_plan() order by jobname;

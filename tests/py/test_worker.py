@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +296,58 @@ def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
         tail.wait(timeout=10)
     assert line["topic"] == "booking.created"
     assert line["booking_id"] == booking_id
+
+
+def read_lines(proc: subprocess.Popen[str], count: int, timeout: float) -> list[dict[str, Any]]:
+    """Up to ``count`` JSON lines from a process's stdout, waiting at most ``timeout`` s."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found.put(line)
+
+    threading.Thread(target=reader, daemon=True).start()
+    lines: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(lines) < count and time.monotonic() < deadline:
+        with suppress(queue.Empty):
+            lines.append(json.loads(found.get(timeout=max(0.0, deadline - time.monotonic()))))
+    return lines
+
+
+def test_events_tail_does_not_miss_a_late_commit(db_url: str) -> None:
+    with psycopg.connect(db_url) as setup:
+        rid = restaurant(setup, "Tail late")
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "control.cli", "events", "tail"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # let it start listening
+        with psycopg.connect(db_url) as early, psycopg.connect(db_url) as late:
+            # The early transaction writes its event first but commits last: its event id is
+            # lower than the other one's, which is already visible when it commits.
+            row = early.execute(
+                "select (allocator.create_booking(%s, 2, now() + interval '2 days', 90) ->> 'booking_id')::bigint",
+                (rid,),
+            ).fetchone()
+            assert row is not None
+            early_id = int(row[0])
+            (late_id,) = book(late, rid, 1)
+            time.sleep(1.5)  # the tail polls meanwhile
+            early.commit()
+        lines = read_lines(tail, 2, timeout=15)
+    finally:
+        tail.terminate()
+        tail.wait(timeout=10)
+    created = [(e["booking_id"], e["id"]) for e in lines if e["topic"] == "booking.created"]
+    assert [booking for booking, _ in created] == [early_id, late_id]
+    assert created[0][1] < created[1][1], "the early event has the lower id, and is not skipped"
 
 
 def test_notify_every_event_or_only_wakeups(db_url: str) -> None:

@@ -276,7 +276,8 @@ def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
         assert row == (5,)
 
 
-def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
+def start_tail(db_url: str) -> subprocess.Popen[str]:
+    """``allocator events tail``, once it has had time to start listening."""
     tail = subprocess.Popen(
         [sys.executable, "-m", "control.cli", "events", "tail"],
         cwd=ROOT,
@@ -285,8 +286,13 @@ def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    time.sleep(1.5)
+    return tail
+
+
+def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
+    tail = start_tail(db_url)
     try:
-        time.sleep(1.5)  # let it start listening
         with psycopg.connect(db_url) as conn:
             (booking_id,) = book(conn, restaurant(conn, "Tail"), 1)
         assert tail.stdout is not None
@@ -319,16 +325,8 @@ def read_lines(proc: subprocess.Popen[str], count: int, timeout: float) -> list[
 def test_events_tail_does_not_miss_a_late_commit(db_url: str) -> None:
     with psycopg.connect(db_url) as setup:
         rid = restaurant(setup, "Tail late")
-    tail = subprocess.Popen(
-        [sys.executable, "-m", "control.cli", "events", "tail"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": db_url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    tail = start_tail(db_url)
     try:
-        time.sleep(1.5)  # let it start listening
         with psycopg.connect(db_url) as early, psycopg.connect(db_url) as late:
             # The early transaction writes its event first but commits last: its event id is
             # lower than the other one's, which is already visible when it commits.

@@ -209,7 +209,9 @@ def optimize(
                 "improvement",
                 "solver",
                 "status",
+                "blocks",
                 "solve_ms",
+                "call_ms",
             )
         }
         summary["moves"] = len(plan["moves"])

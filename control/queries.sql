@@ -75,7 +75,7 @@ select cron.schedule(%s, %s, %s);
 select cron.unschedule(%s);
 
 -- name: status_queue
-select restaurant_id, queued, due, leased, scheduled, oldest_run_at from allocator.queue_status order by restaurant_id;
+select restaurant_id, queued, due, leased, scheduled, pooled, oldest_run_at from allocator.queue_status order by restaurant_id;
 
 -- name: status_states
 select restaurant_id, state, bookings from allocator.booking_state_counts order by restaurant_id, state;

@@ -26,7 +26,7 @@ def print_status(conn: psycopg.Connection[Any], console: Console) -> None:
     console.print(
         _table(
             "queue",
-            ["restaurant", "queued", "due", "leased", "scheduled", "oldest run_at"],
+            ["restaurant", "queued", "due", "leased", "scheduled", "pooled", "oldest run_at"],
             conn.execute(query("status_queue")).fetchall(),
         )
     )

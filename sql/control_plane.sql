@@ -195,11 +195,12 @@ select q.restaurant_id,
                                      and (q.lease_expires_at is null or q.lease_expires_at <= allocator.now())) as due,
        pg_catalog.count(*) filter (where q.lease_expires_at > allocator.now()) as leased,
        pg_catalog.count(*) filter (where q.run_at > allocator.now()) as scheduled,
+       pg_catalog.count(*) filter (where q.run_at > allocator.now() and q.reason = 'pooled') as pooled,
        pg_catalog.min(q.run_at) as oldest_run_at
   from allocator.assignment_queue q
  where allocator.tenant_allows(q.restaurant_id)
  group by q.restaurant_id;
-comment on view allocator.queue_status is 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later';
+comment on view allocator.queue_status is 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off)';
 
 create view allocator.booking_state_counts as
 select b.restaurant_id, b.state, pg_catalog.count(*) as bookings

@@ -1,6 +1,6 @@
 -- Pooled assignment: bookings wait for their day's cut-off, the nightly optimizer seats the
 -- pool at once, and a booking still waiting after the fallback is assigned like any other.
-select plan(24);
+select plan(25);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 
@@ -38,6 +38,8 @@ select is((select count(*)::int from allocator.allocations where booking_id in (
 select is((select count(*)::int from allocator.booking_assignment_attempts where booking_id = :a), 0,
   'waiting is not an attempt');
 select is(allocator.process_booking(:a, 'w') ->> 'reason', 'not_due', 'processing it again before then does nothing');
+select is((select row(scheduled, pooled)::text from allocator.queue_status where restaurant_id = :r), '(2,2)',
+  'queue_status counts the waiting bookings as pooled');
 
 -- A booking too close to its cut-off to wait is assigned at once.
 select (allocator.create_booking(:r, 2, '2026-06-10 03:45+02', 90) ->> 'booking_id')::bigint as c \gset

@@ -246,6 +246,72 @@ def test_a_worker_takes_the_name_of_one_that_died(
     assert reborn.stop() == 0
 
 
+def test_a_pooling_restaurant_waits_for_the_nightly_run(
+    db_url: str, workers: Callable[..., WorkerProcess]
+) -> None:
+    worker = workers("w-pool")
+    with psycopg.connect(db_url) as conn:
+        layout = {
+            "name": "Worker pooled",
+            "timezone": "UTC",
+            "settings": {"pooling": {"enabled": True}},
+            "tables": [{"label": f"P{i}", "max_capacity": 4} for i in range(3)],
+        }
+        row = conn.execute(
+            "select (allocator.import_layout(%s::jsonb) ->> 'restaurant_id')::bigint",
+            (json.dumps(layout),),
+        ).fetchone()
+        assert row is not None
+        rid = int(row[0])
+        ids = [
+            int(r[0])
+            for r in conn.execute(
+                "select (allocator.create_booking(%s, 2, date_trunc('day', now()) + interval '3 days 19 hours' "
+                "+ g * interval '30 minutes', 90) ->> 'booking_id')::bigint from generate_series(0, 5) g",
+                (rid,),
+            ).fetchall()
+        ]
+        conn.commit()
+        # The worker defers each booking once, and then leaves it alone until the cut-off.
+        assert wait_for(lambda: states(conn, ids) == {"assignment_pending": 6}), states(conn, ids)
+        time.sleep(1.0)
+
+        def deferred() -> list[int]:
+            return [
+                e["booking_id"]
+                for e in worker.events()
+                if e["event"] == "processed" and e.get("outcome") == "deferred"
+            ]
+
+        assert sorted(deferred()) == sorted(ids)
+        attempts = conn.execute(
+            "select count(*) from allocator.booking_assignment_attempts where booking_id = any(%s)",
+            (ids,),
+        ).fetchone()
+        assert attempts == (0,)
+        # At the cut-off (03:30 UTC of their day) the nightly job seats the day at once: with
+        # the 15-minute buffer, four of them overlap at 20:30 and three tables seat five.
+        conn.execute(
+            "select set_config('allocator.clock', "
+            "(date_trunc('day', now()) + interval '3 days 3 hours 30 minutes')::text, false)"
+        )
+        night = conn.execute("select allocator.nightly_optimize(%s)", (rid,)).fetchone()
+        conn.execute("reset allocator.clock")
+        conn.commit()
+        assert night is not None and night[0]["status"] == "applied", night
+        assert night[0]["seated"] == 5
+        assert states(conn, ids) == {"confirmed": 5, "assignment_pending": 1}
+        # The one left waits for the fallback, when a worker assigns it like any other.
+        left = conn.execute(
+            "select q.reason, q.run_at = date_trunc('day', now()) + interval '3 days 4 hours' "
+            "from allocator.assignment_queue q where q.booking_id = any(%s)",
+            (ids,),
+        ).fetchall()
+        conn.commit()
+        assert left == [("pooled", True)]
+    assert worker.stop() == 0
+
+
 def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         rid = restaurant(conn, "Worker-less")

@@ -166,6 +166,7 @@ def demo(
         report["duplicate_processing"]
         or report["overlapping_allocations"]
         or any(report["worker_exit_codes"])
+        or report["optimizer"]["violations"]
     )
     settled = (
         report["bookings"] == bookings

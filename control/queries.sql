@@ -134,3 +134,15 @@ select id, party_size from allocator.bookings
 -- name: restaurant_violations
 select kind, booking_id, detail from allocator.check_invariants()
  where restaurant_id = %(restaurant_id)s;
+
+-- name: replan_day
+select allocator.replan_day(%s::bigint, %s::date);
+
+-- name: demo_days
+select distinct (lower(b.period) at time zone r.timezone)::date as day
+  from allocator.bookings b join allocator.restaurants r on r.id = b.restaurant_id
+ where b.restaurant_id = %s and b.created_at >= %s
+ order by day;
+
+-- name: violation_count
+select count(*) from allocator.check_invariants() where restaurant_id = %s;

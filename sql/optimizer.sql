@@ -92,6 +92,8 @@ if "allocator.optimize_day.plans" not in SD:
                  extract(epoch from upper(b.period)) / 60 + day.buffer as end_min,
                  (select array_agg(a.table_id order by a.table_id) from allocator.allocations a
                    where a.restaurant_id = b.restaurant_id and a.booking_id = b.id) as current,
+                 -- Started already, or starts on another day: not this plan's to seat or move.
+                 (lower(b.period) <= allocator.now() or not (day.span @> lower(b.period))) as fixed,
                  (lower(b.period) <= allocator.now()
                   or not (day.span @> lower(b.period))
                   or b.state in ('assigned', 'assignment_in_progress')
@@ -117,6 +119,10 @@ bookings = []
 info = {}
 for b in rows:
     current = tuple(b["current"]) if b["current"] else None
+    if b["fixed"] and current is None:
+        # Without tables, a booking that started or belongs to another day stays out of the
+        # plan: its table choice depends on bookings this day does not see.
+        continue
     # A booking that holds tables but is not confirmed (a hold in flight) keeps them.
     locked = bool(b["locked"]) and current is not None
     seated = b["state"] == "confirmed" or locked
@@ -295,6 +301,28 @@ $$;
 comment on function allocator.apply_optimal_assignment(bigint, date, jsonb, numeric, text) is
   'Apply an optimize_day plan in one transaction if it improves the score by at least p_min_improvement and no booking it touches changed (version check); records the run and its rationale in optimizer_runs';
 
+create function allocator.replan_day(p_restaurant_id bigint, p_day date) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_plan jsonb;
+begin
+  v_plan := allocator.optimize_day(p_restaurant_id, p_day);
+  -- A plan that seats waiting guests (the day's pool, bookings in manual review) is applied
+  -- whatever its score; a plan that only moves guests must clear the default threshold.
+  return allocator.apply_optimal_assignment(p_restaurant_id, p_day, v_plan,
+    case when pg_catalog.jsonb_array_length(v_plan -> 'seat') > 0 then 0 else 0.10 end)
+    || pg_catalog.jsonb_build_object('day', p_day, 'bookings', v_plan -> 'bookings',
+         'covers_before', v_plan -> 'covers_before', 'covers_after', v_plan -> 'covers_after',
+         'solver', v_plan -> 'solver', 'status_solver', v_plan -> 'status', 'solve_ms', v_plan -> 'solve_ms');
+end
+$$;
+comment on function allocator.replan_day(bigint, date) is
+  'optimize_day then apply_optimal_assignment for one local day: a plan that seats anyone waiting is applied whatever its improvement, else only if it clears the default 10%; returns the apply result with the plan''s covers before and after';
+
 create function allocator.nightly_optimize(p_restaurant_id bigint) returns jsonb
 language plpgsql
 volatile
@@ -303,19 +331,14 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_day date;
-  v_plan jsonb;
 begin
   select (allocator.now() at time zone r.timezone)::date into v_day
     from allocator.restaurants r where r.id = p_restaurant_id;
   if v_day is null then
     perform allocator.raise_error('not_found', pg_catalog.format('restaurant %s does not exist', p_restaurant_id));
   end if;
-  v_plan := allocator.optimize_day(p_restaurant_id, v_day);
-  -- A plan that seats waiting guests (the day's pool, bookings in manual review) is applied
-  -- whatever its score; a plan that only moves guests must clear the default threshold.
-  return allocator.apply_optimal_assignment(p_restaurant_id, v_day, v_plan,
-    case when pg_catalog.jsonb_array_length(v_plan -> 'seat') > 0 then 0 else 0.10 end);
+  return allocator.replan_day(p_restaurant_id, v_day);
 end
 $$;
 comment on function allocator.nightly_optimize(bigint) is
-  'Optimize the restaurant''s current local day (the pg_cron job at its pooling.cutoff time): apply the plan if it seats anyone waiting, else only if it clears the default 10% threshold';
+  'replan_day for the restaurant''s current local day (the pg_cron job, at its pooling.cutoff time)';

@@ -5,6 +5,7 @@ revoke execute on all functions in schema allocator from public;
 grant execute on function
   allocator.optimize_day(bigint, date, integer),
   allocator.apply_optimal_assignment(bigint, date, jsonb, numeric, text),
+  allocator.replan_day(bigint, date),
   allocator.nightly_optimize(bigint)
   to allocator_ops;
 

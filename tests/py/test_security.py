@@ -49,6 +49,7 @@ OPS_ONLY = {
     "optimize_day",
     "apply_optimal_assignment",
     "nightly_optimize",
+    "replan_day",
     "assignment_metrics_between",
     "check_invariants",
 }

@@ -1,5 +1,5 @@
 -- optimize_day proposes without writing; apply_optimal_assignment applies real improvements only.
-select plan(17);
+select plan(18);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Optimizer", "timezone": "Europe/Paris", "settings": {"buffer_minutes": 0},
@@ -51,5 +51,17 @@ select is((select actor from allocator.booking_state_history where booking_id = 
 select is((select state from allocator.bookings where id = :b), 'confirmed', 'the four are confirmed');
 select is((select status || ': ' || rationale from allocator.optimizer_runs where restaurant_id = :r order by id desc limit 1),
   'applied: score 200980 -> 601997 (+199.53%): 4 more covers seated, 1 moved', 'the run and its rationale are recorded');
+
+-- A booking of the evening before that runs past midnight, without a table, is not the next
+-- day's to seat: the table it would get is taken that evening by a booking the next day
+-- does not see.
+select (allocator.import_layout('{"name": "Midnight", "timezone": "Europe/Paris", "settings": {"buffer_minutes": 0},
+  "tables": [{"label": "N2", "max_capacity": 2}]}') ->> 'restaurant_id')::bigint as m \gset
+select (allocator.create_booking(:m, 2, '2026-06-03 21:00+02', 150) ->> 'booking_id')::bigint as evening \gset
+select allocator.confirm_hold((allocator.hold_tables(:evening,
+  array[(select id from allocator.tables where restaurant_id = :m)]) ->> 'hold_id')::bigint) is not null as x \gset
+select (allocator.create_booking(:m, 2, '2026-06-03 23:00+02', 120) ->> 'booking_id')::bigint as late \gset
+select is(allocator.optimize_day(:m, '2026-06-04') -> 'seat', '[]'::jsonb,
+  'a booking that starts the day before is not seated by the next day''s plan');
 
 select * from finish();

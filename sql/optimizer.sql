@@ -84,6 +84,15 @@ if "allocator.optimize_day.plans" not in SD:
                    (r.settings ->> 'buffer_minutes')::integer as buffer,
                    coalesce(nullif(r.settings ->> 'preferred_zone', ''), '') as zone_name
               from allocator.restaurants r where r.id = $1
+          ), reach as (
+            -- The day's bookings may run past midnight: the next day's bookings they could
+            -- meet on a table are read too (as fixed ones).
+            select tstzrange(lower(day.span),
+                             greatest(upper(day.span),
+                                      max(upper(b.period)) + make_interval(mins => day.buffer)), '[)') as span
+              from day left join allocator.bookings b
+                on b.restaurant_id = $1 and day.span @> lower(b.period)
+             group by day.span, day.buffer
           )
           select b.id, b.party_size, b.version, b.state,
                  coalesce(b.preferred_zone_id,
@@ -101,8 +110,8 @@ if "allocator.optimize_day.plans" not in SD:
                               where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
                                 and h.to_state = 'confirmed' and h.version = b.version
                                 and split_part(h.actor, ':', 1) = 'staff')) as locked
-            from allocator.bookings b, day
-           where b.restaurant_id = $1 and b.period && day.span
+            from allocator.bookings b, day, reach
+           where b.restaurant_id = $1 and b.period && reach.span
              and b.state in ('created', 'capacity_verified', 'assignment_pending', 'assignment_in_progress',
                              'assigned', 'confirmed', 'manual_review')
            order by b.id""", ["bigint", "date"]),

@@ -1,5 +1,5 @@
 -- optimize_day proposes without writing; apply_optimal_assignment applies real improvements only.
-select plan(18);
+select plan(19);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Optimizer", "timezone": "Europe/Paris", "settings": {"buffer_minutes": 0},
@@ -63,5 +63,14 @@ select allocator.confirm_hold((allocator.hold_tables(:evening,
 select (allocator.create_booking(:m, 2, '2026-06-03 23:00+02', 120) ->> 'booking_id')::bigint as late \gset
 select is(allocator.optimize_day(:m, '2026-06-04') -> 'seat', '[]'::jsonb,
   'a booking that starts the day before is not seated by the next day''s plan');
+
+-- And the next day's first booking is seen by this day's plan: the evening booking that runs
+-- past midnight cannot be given the table it holds from 00:30.
+select (allocator.create_booking(:m, 2, '2026-06-05 00:30+02', 120) ->> 'booking_id')::bigint as early \gset
+select allocator.confirm_hold((allocator.hold_tables(:early,
+  array[(select id from allocator.tables where restaurant_id = :m)]) ->> 'hold_id')::bigint) is not null as x \gset
+select (allocator.create_booking(:m, 2, '2026-06-04 23:00+02', 120) ->> 'booking_id')::bigint as night \gset
+select is(allocator.optimize_day(:m, '2026-06-04') -> 'seat', '[]'::jsonb,
+  'a booking running into the next day is not seated over the next day''s booking');
 
 select * from finish();

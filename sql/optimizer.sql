@@ -318,19 +318,31 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_plan jsonb;
+  v_result jsonb;
+  v_released integer;
 begin
   v_plan := allocator.optimize_day(p_restaurant_id, p_day);
   -- A plan that seats waiting guests (the day's pool, bookings in manual review) is applied
   -- whatever its score; a plan that only moves guests must clear the default threshold.
-  return allocator.apply_optimal_assignment(p_restaurant_id, p_day, v_plan,
-    case when pg_catalog.jsonb_array_length(v_plan -> 'seat') > 0 then 0 else 0.10 end)
-    || pg_catalog.jsonb_build_object('day', p_day, 'bookings', v_plan -> 'bookings',
-         'covers_before', v_plan -> 'covers_before', 'covers_after', v_plan -> 'covers_after',
-         'solver', v_plan -> 'solver', 'status_solver', v_plan -> 'status', 'solve_ms', v_plan -> 'solve_ms');
+  v_result := allocator.apply_optimal_assignment(p_restaurant_id, p_day, v_plan,
+    case when pg_catalog.jsonb_array_length(v_plan -> 'seat') > 0 then 0 else 0.10 end);
+  -- The day's pool has had its chance: what is still waiting is due now, so the workers
+  -- assign it (or send it to manual review) at once instead of after the fallback. Before
+  -- the cut-off, process_booking simply defers it again.
+  update allocator.assignment_queue q set run_at = allocator.now()
+    from allocator.bookings b, allocator.restaurants r
+   where q.restaurant_id = p_restaurant_id and q.reason = 'pooled' and q.run_at > allocator.now()
+     and b.restaurant_id = q.restaurant_id and b.id = q.booking_id and b.state = 'assignment_pending'
+     and r.id = b.restaurant_id and (pg_catalog.lower(b.period) at time zone r.timezone)::date = p_day;
+  get diagnostics v_released = row_count;
+  return v_result || pg_catalog.jsonb_build_object('day', p_day, 'bookings', v_plan -> 'bookings',
+    'covers_before', v_plan -> 'covers_before', 'covers_after', v_plan -> 'covers_after',
+    'solver', v_plan -> 'solver', 'status_solver', v_plan -> 'status', 'solve_ms', v_plan -> 'solve_ms',
+    'pool_released', v_released);
 end
 $$;
 comment on function allocator.replan_day(bigint, date) is
-  'optimize_day then apply_optimal_assignment for one local day: a plan that seats anyone waiting is applied whatever its improvement, else only if it clears the default 10%; returns the apply result with the plan''s covers before and after';
+  'optimize_day then apply_optimal_assignment for one local day: a plan that seats anyone waiting is applied whatever its improvement, else only if it clears the default 10%; pooled bookings of the day still waiting become due at once. Returns the apply result with the plan''s covers before and after';
 
 create function allocator.nightly_optimize(p_restaurant_id bigint) returns jsonb
 language plpgsql

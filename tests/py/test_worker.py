@@ -296,19 +296,19 @@ def test_a_pooling_restaurant_waits_for_the_nightly_run(
             "(date_trunc('day', now()) + interval '3 days 3 hours 30 minutes')::text, false)"
         )
         night = conn.execute("select allocator.nightly_optimize(%s)", (rid,)).fetchone()
+        # The one left is due at once, at the cut-off: a worker then assigns it online
+        # (tests/sql/test_pooling.sql follows it there with the clock at the cut-off).
+        due = conn.execute(
+            "select q.booking_id from allocator.assignment_queue q "
+            "where q.booking_id = any(%s) and q.run_at = allocator.now()",
+            (ids,),
+        ).fetchall()
         conn.execute("reset allocator.clock")
         conn.commit()
         assert night is not None and night[0]["status"] == "applied", night
-        assert night[0]["seated"] == 5
+        assert night[0]["seated"] == 5 and night[0]["pool_released"] == 1
         assert states(conn, ids) == {"confirmed": 5, "assignment_pending": 1}
-        # The one left waits for the fallback, when a worker assigns it like any other.
-        left = conn.execute(
-            "select q.reason, q.run_at = date_trunc('day', now()) + interval '3 days 4 hours' "
-            "from allocator.assignment_queue q where q.booking_id = any(%s)",
-            (ids,),
-        ).fetchall()
-        conn.commit()
-        assert left == [("pooled", True)]
+        assert len(due) == 1
     assert worker.stop() == 0
 
 
@@ -356,22 +356,11 @@ def start_tail(db_url: str) -> subprocess.Popen[str]:
     return tail
 
 
-def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
-    tail = start_tail(db_url)
-    try:
-        with psycopg.connect(db_url) as conn:
-            (booking_id,) = book(conn, restaurant(conn, "Tail"), 1)
-        assert tail.stdout is not None
-        line = json.loads(tail.stdout.readline())
-    finally:
-        tail.terminate()
-        tail.wait(timeout=10)
-    assert line["topic"] == "booking.created"
-    assert line["booking_id"] == booking_id
-
-
-def read_lines(proc: subprocess.Popen[str], count: int, timeout: float) -> list[dict[str, Any]]:
-    """Up to ``count`` JSON lines from a process's stdout, waiting at most ``timeout`` s."""
+def read_until(
+    proc: subprocess.Popen[str], wanted: Callable[[list[dict[str, Any]]], bool], timeout: float
+) -> list[dict[str, Any]]:
+    """JSON lines from a process's stdout until ``wanted(lines)`` holds or ``timeout`` s pass.
+    Other tests' events may come first: the tail prints whatever commits in the database."""
     found: queue.Queue[str] = queue.Queue()
 
     def reader() -> None:
@@ -382,10 +371,31 @@ def read_lines(proc: subprocess.Popen[str], count: int, timeout: float) -> list[
     threading.Thread(target=reader, daemon=True).start()
     lines: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-    while len(lines) < count and time.monotonic() < deadline:
+    while not wanted(lines) and time.monotonic() < deadline:
         with suppress(queue.Empty):
             lines.append(json.loads(found.get(timeout=max(0.0, deadline - time.monotonic()))))
     return lines
+
+
+def created_events(lines: list[dict[str, Any]], ids: list[int]) -> list[tuple[int, int]]:
+    """(booking id, event id) of the booking.created events of ``ids``, in printed order."""
+    return [
+        (e["booking_id"], e["id"])
+        for e in lines
+        if e["topic"] == "booking.created" and e["booking_id"] in ids
+    ]
+
+
+def test_events_tail_prints_events_live(db_url: str, tmp_path: Path) -> None:
+    tail = start_tail(db_url)
+    try:
+        with psycopg.connect(db_url) as conn:
+            (booking_id,) = book(conn, restaurant(conn, "Tail"), 1)
+        lines = read_until(tail, lambda ls: bool(created_events(ls, [booking_id])), timeout=15)
+    finally:
+        tail.terminate()
+        tail.wait(timeout=10)
+    assert [b for b, _ in created_events(lines, [booking_id])] == [booking_id], lines
 
 
 def test_events_tail_does_not_miss_a_late_commit(db_url: str) -> None:
@@ -405,12 +415,13 @@ def test_events_tail_does_not_miss_a_late_commit(db_url: str) -> None:
             (late_id,) = book(late, rid, 1)
             time.sleep(1.5)  # the tail polls meanwhile
             early.commit()
-        lines = read_lines(tail, 2, timeout=15)
+        ours = [early_id, late_id]
+        lines = read_until(tail, lambda ls: len(created_events(ls, ours)) == 2, timeout=15)
     finally:
         tail.terminate()
         tail.wait(timeout=10)
-    created = [(e["booking_id"], e["id"]) for e in lines if e["topic"] == "booking.created"]
-    assert [booking for booking, _ in created] == [early_id, late_id]
+    created = created_events(lines, ours)
+    assert [booking for booking, _ in created] == [early_id, late_id], lines
     assert created[0][1] < created[1][1], "the early event has the lower id, and is not skipped"
 
 

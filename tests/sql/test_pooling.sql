@@ -1,6 +1,6 @@
 -- Pooled assignment: bookings wait for their day's cut-off, the nightly optimizer seats the
 -- pool at once, and a booking still waiting after the fallback is assigned like any other.
-select plan(25);
+select plan(28);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 
@@ -29,6 +29,9 @@ select (allocator.create_booking(:r, 2, '2026-06-10 19:00+02', 120) ->> 'booking
 select (allocator.create_booking(:r, 4, '2026-06-10 19:30+02', 120) ->> 'booking_id')::bigint as b \gset
 select allocator.process_booking(:a, 'w') as out_a \gset
 select allocator.process_booking(:b, 'w') is not null as x \gset
+-- A party of three at the same time: only the 4-top fits it, and the four outweigh it.
+select (allocator.create_booking(:r, 3, '2026-06-10 20:00+02', 120) ->> 'booking_id')::bigint as e \gset
+select allocator.process_booking(:e, 'w') is not null as x \gset
 select is(:'out_a'::jsonb ->> 'outcome', 'deferred', 'before the cut-off the booking is deferred');
 select is(:'out_a'::jsonb ->> 'reason', 'pooled', 'because the restaurant pools');
 select is((select state from allocator.bookings where id = :a), 'assignment_pending', 'it waits in assignment_pending');
@@ -38,7 +41,7 @@ select is((select count(*)::int from allocator.allocations where booking_id in (
 select is((select count(*)::int from allocator.booking_assignment_attempts where booking_id = :a), 0,
   'waiting is not an attempt');
 select is(allocator.process_booking(:a, 'w') ->> 'reason', 'not_due', 'processing it again before then does nothing');
-select is((select row(scheduled, pooled)::text from allocator.queue_status where restaurant_id = :r), '(2,2)',
+select is((select row(scheduled, pooled)::text from allocator.queue_status where restaurant_id = :r), '(3,3)',
   'queue_status counts the waiting bookings as pooled');
 
 -- A booking too close to its cut-off to wait is assigned at once.
@@ -50,7 +53,12 @@ select allocator.freeze_clock('2026-06-10 03:30+02');
 select allocator.nightly_optimize(:r) as night \gset
 select is(:'night'::jsonb ->> 'status', 'applied', 'the nightly run applies the plan');
 select is((select count(*)::int from allocator.bookings where id in (:a, :b) and state = 'confirmed'), 2,
-  'both waiting bookings are confirmed');
+  'both waiting bookings that fit are confirmed');
+select is((:'night'::jsonb ->> 'pool_released')::int, 1, 'the one the plan could not seat is released');
+select is((select run_at from allocator.assignment_queue where booking_id = :e), allocator.now(),
+  'it is due at once, not after the fallback');
+select is(allocator.process_booking(:e, 'w') ->> 'reason', 'no_free_table',
+  'and a worker now tries it like any other booking');
 select is((select count(*)::int from allocator.assignment_queue where booking_id in (:a, :b)), 0, 'and leave the queue');
 select is((select min_improvement from allocator.optimizer_runs where restaurant_id = :r order by id desc limit 1), 0::numeric,
   'a plan that seats waiting guests needs no threshold');

@@ -169,8 +169,8 @@ def run_demo(
 def replan_days(url: str, restaurant_id: int, since: datetime, console: Console) -> dict[str, Any]:
     """Run the nightly optimizer's rule (``replan_day``) on each day the demo booked, print
     what it changed, and check the invariants after it."""
-    table = Table(title="nightly optimizer (replan_day on each evening)")
-    for column in ("day", "bookings", "covers", "seated", "moved", "status", "solve ms"):
+    table = Table(title="nightly optimizer (replan_day on each evening; ms: solve time)")
+    for column in ("day", "bookings", "covers", "seated", "moved", "status", "ms"):
         table.add_column(column, justify="right", no_wrap=True)
     seated = moved = 0
     with psycopg.connect(url, autocommit=True) as conn:

@@ -242,8 +242,8 @@ def worker(
         typer.Option(
             min=3,
             max=3600,
-            help="TTL of the worker's name lease, heartbeated every third of it. A second "
-            "worker with the same name waits this long for it, then exits with code 3.",
+            help="TTL of the worker's name lease, extended every third of it. A worker "
+            "started with the name of a live one exits with code 3.",
         ),
     ] = 15,
 ) -> None:

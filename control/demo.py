@@ -195,7 +195,7 @@ def replan_days(url: str, restaurant_id: int, since: datetime, console: Console)
     console.print(table)
     count = int(violations[0]) if violations else 0
     console.print(
-        f"[bold]optimizer[/bold] seated {seated} guests from manual review, moved {moved}; "
+        f"[bold]optimizer[/bold] seated {seated} bookings from manual review, moved {moved}; "
         f"invariant violations: {count}"
     )
     return {"days": len(days), "seated": seated, "moved": moved, "violations": count}

@@ -56,11 +56,9 @@ select id, restaurant_id, topic, booking_id, payload, created_at, xact::text
  limit 1000;
 
 -- name: events_position
--- Where events_after starts to print only what happens from now on.
-select xact::text, id from allocator.events
- where xact < pg_snapshot_xmin(pg_current_snapshot())
- order by xact desc, id desc
- limit 1;
+-- Where events_after starts to print what happens from now on: past the events of every
+-- transaction older than the running ones.
+select pg_snapshot_xmin(pg_current_snapshot())::text, -1;
 
 -- name: cron_plan
 select jobname, schedule, command from allocator.cron_plan() order by jobname;

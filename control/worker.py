@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,6 +32,11 @@ from control.queries import query
 
 # Exit code of a worker whose --name another live worker holds.
 NAME_IN_USE = 3
+
+
+def _when(lease: dict[str, Any]) -> datetime:
+    """A lease's expiry, as lease_acquire reports it."""
+    return datetime.fromisoformat(str(lease["expires_at"]))
 
 log = logging.getLogger("allocator.worker")
 
@@ -176,15 +182,16 @@ class Worker:
         return self.exit_code
 
     def _take_name(self) -> bool:
-        """Take the worker lease. While the database is down, wait for it; while another live
-        process holds the name, wait one lease TTL (a process that died frees it by then),
-        then give up with exit code NAME_IN_USE."""
+        """Take the worker lease. While the database is down, wait for it. While another
+        process holds the name, wait: a process that died stops extending its lease, which
+        then runs out and is taken; a live one extends it (its expiry moves on), and this
+        process gives up with exit code NAME_IN_USE."""
         cfg = self.config
         backoff = 0.1
-        deadline: float | None = None
+        seen: dict[str, Any] | None = None
         while not self.stop.is_set():
             try:
-                held_by = self._lease("lease_acquire")
+                holder = self._lease("lease_acquire")
             except psycopg.OperationalError as exc:
                 _log(
                     logging.WARNING, "waiting for the database", error=str(exc), retry_in_s=backoff
@@ -192,17 +199,23 @@ class Worker:
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, cfg.max_backoff)
                 continue
-            if held_by is None:
+            if holder is None:
                 return True
-            if deadline is None:
-                deadline = time.monotonic() + cfg.worker_lease_seconds + 2
-                _log(logging.WARNING, "worker name in use, waiting", worker=cfg.name, owner=held_by)
-            if time.monotonic() >= deadline:
+            if seen is None or seen.get("owner") != holder.get("owner"):
+                seen = holder
+                _log(
+                    logging.WARNING,
+                    "worker name in use, waiting",
+                    worker=cfg.name,
+                    owner=holder.get("owner"),
+                    expires_at=holder.get("expires_at"),
+                )
+            elif _when(holder) > _when(seen):
                 _log(
                     logging.ERROR,
                     "worker name in use by a live worker; choose another --name",
                     worker=cfg.name,
-                    owner=held_by,
+                    owner=holder.get("owner"),
                 )
                 self.exit_code = NAME_IN_USE
                 return False
@@ -317,26 +330,26 @@ class Worker:
         interval = self.config.worker_lease_seconds / 3
         while not self.stop.wait(interval):
             try:
-                held_by = self._lease("lease_extend")
+                holder = self._lease("lease_extend")
             except psycopg.Error as exc:
                 _log(logging.WARNING, "heartbeat failed", error=str(exc))
                 continue
-            if held_by is not None:
+            if holder is not None:
                 # Another process took the name while this one could not heartbeat: its
                 # claims are now that process's, so this one stops.
                 _log(
                     logging.ERROR,
                     "worker name taken by another worker; stopping",
                     worker=self.config.name,
-                    owner=held_by,
+                    owner=holder.get("owner"),
                 )
                 self.exit_code = NAME_IN_USE
                 self.stop.set()
                 self.wake.set()
 
-    def _lease(self, action: str) -> str | None:
+    def _lease(self, action: str) -> dict[str, Any] | None:
         """Extend (``lease_extend``, taking it again if it lapsed) or take the worker lease;
-        None when this process holds it, else the owner that does."""
+        None when this process holds it, else the lease as held (``owner``, ``expires_at``)."""
         cfg = self.config
         args = (f"worker:{cfg.name}", self.owner, cfg.worker_lease_seconds)
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -346,19 +359,23 @@ class Worker:
                     return None
                 _log(logging.WARNING, "worker lease lost, taking it again", worker=cfg.name)
             taken = conn.execute(query("lease_acquire"), args).fetchone()
-            result = taken[0] if taken else {}
-            return None if result.get("acquired") else str(result.get("owner"))
+            result: dict[str, Any] = dict(taken[0]) if taken else {}
+            return None if result.get("acquired") else result
 
     def _release(self, pool: ConnectionPool) -> int:
-        """Give up the worker lease and, if this process still held it, its claims."""
+        """If this process still holds the worker lease: give up its claims, then the lease
+        (in that order, so that no new holder of the name claims in between)."""
+        cfg = self.config
+        name = f"worker:{cfg.name}"
         try:
             with psycopg.connect(self.url, autocommit=True) as conn:
                 held = conn.execute(
-                    query("lease_release"), (f"worker:{self.config.name}", self.owner)
+                    query("lease_extend"), (name, self.owner, cfg.worker_lease_seconds)
                 ).fetchone()
                 if not (held and held[0]):
                     return 0
-                row = conn.execute(query("release_claims"), (self.config.name,)).fetchone()
+                row = conn.execute(query("release_claims"), (cfg.name,)).fetchone()
+                conn.execute(query("lease_release"), (name, self.owner))
                 return int(row[0]) if row else 0
         except psycopg.Error as exc:
             _log(logging.WARNING, "could not release leases", error=str(exc))

@@ -106,8 +106,33 @@ $$;
 comment on function allocator.deliver_notifications(integer) is
   'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read';
 
--- The sweep that keeps the pipeline moving with no worker at all: claims due bookings and
--- processes each in its own subtransaction (the pg_cron job calls it through sweep).
+-- One step of the sweep that keeps the pipeline moving with no worker at all: claim one due
+-- booking and process it in a subtransaction of its own. A failure is a warning: the
+-- booking's 60-second lease runs out and it is claimed again later, and the sweep goes on.
+create function allocator.run_one(p_worker text default 'sweeper')
+returns bigint
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_booking_id bigint;
+begin
+  select c.booking_id into v_booking_id from allocator.claim_due(p_worker, 1, 60) c;
+  if v_booking_id is not null then
+    begin
+      perform allocator.process_booking(v_booking_id, p_worker);
+    exception when others then
+      raise warning 'run_due: booking % failed: % (%)', v_booking_id, sqlerrm, sqlstate;
+    end;
+  end if;
+  return v_booking_id;
+end
+$$;
+comment on function allocator.run_one(text) is
+  'Claim one due booking and process it (a failure is a warning and leaves it leased for 60 s); returns its id, or null when nothing is due';
+
 create function allocator.run_due(p_limit integer default 100, p_worker text default 'sweeper')
 returns integer
 language plpgsql
@@ -116,39 +141,36 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_booking_id bigint;
   v_count integer := 0;
 begin
-  for v_booking_id in select c.booking_id from allocator.claim_due(p_worker, p_limit, 60) c loop
-    begin
-      perform allocator.process_booking(v_booking_id, p_worker);
-      v_count := v_count + 1;
-    exception when others then
-      -- One booking's failure must not undo the others; its lease runs out and it is retried.
-      raise warning 'run_due: booking % failed: % (%)', v_booking_id, sqlerrm, sqlstate;
-    end;
+  perform allocator.check_argument('limit', p_limit, 1, 1000);
+  while v_count < p_limit loop
+    exit when allocator.run_one(p_worker) is null;
+    v_count := v_count + 1;
   end loop;
   return v_count;
 end
 $$;
 comment on function allocator.run_due(integer, text) is
-  'Claim up to p_limit due bookings and process each, all in the caller''s transaction; returns how many were processed';
+  'Claim and process up to p_limit due bookings one by one, all in the caller''s transaction; returns how many it took from the queue';
 
--- The scheduled sweep: run_due one booking at a time, committing after each, so that a
--- booking's locks and permit are held for its own processing only and every confirmation is
--- visible at once. A procedure with transaction control runs with the caller's rights and no
--- SET clause: CALL it as a role that may execute run_due, outside a transaction block.
+-- The scheduled sweep: run_one after run_one, committing after each, so that a booking's
+-- locks and permit are held for its own processing only and every confirmation is visible
+-- at once. A procedure with transaction control runs with the caller's rights and no SET
+-- clause: CALL it as a role that may execute run_one (allocator_ops), outside a transaction
+-- block. It calls nothing else, so that is all the rights it needs.
 create procedure allocator.sweep(p_limit integer default 500, p_worker text default 'sweeper')
 language plpgsql
 as $$
 declare
   v_done integer := 0;
 begin
-  perform allocator.check_argument('limit', p_limit, 1, 100000);
+  if p_limit is null or p_limit not between 1 and 100000 then
+    raise exception using errcode = 'RA001',
+      message = pg_catalog.format('limit must be from 1 to 100000, got %s', coalesce(p_limit::text, 'NULL'));
+  end if;
   while v_done < p_limit loop
-    -- A booking that failed counts as none: the sweep stops for this run, the booking's
-    -- lease runs out, and the next run goes on.
-    exit when allocator.run_due(1, p_worker) = 0;
+    exit when allocator.run_one(p_worker) is null;
     v_done := v_done + 1;
     commit;
   end loop;

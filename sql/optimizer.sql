@@ -103,6 +103,7 @@ if "allocator.optimize_day.plans" not in SD:
                    where a.restaurant_id = b.restaurant_id and a.booking_id = b.id) as current,
                  -- Started already, or starts on another day: not this plan's to seat or move.
                  (lower(b.period) <= allocator.now() or not (day.span @> lower(b.period))) as fixed,
+                 not (day.span @> lower(b.period)) as other_day,
                  (lower(b.period) <= allocator.now()
                   or not (day.span @> lower(b.period))
                   or b.state in ('assigned', 'assignment_in_progress')
@@ -126,6 +127,7 @@ resources += [solver.Resource(tuple(c["table_ids"]), c["min_capacity"], c["max_c
 rows = plpy.execute(plan_bookings, [p_restaurant_id, p_date])
 bookings = []
 info = {}
+day_bookings = []  # the day's own bookings: what the figures and scores count
 for b in rows:
     current = tuple(b["current"]) if b["current"] else None
     if b["fixed"] and current is None:
@@ -139,16 +141,19 @@ for b in rows:
                                    current=current, locked=locked, must_seat=seated,
                                    preferred_zone=b["zone"]))
     info[b["id"]] = b
+    if not b["other_day"]:
+        day_bookings.append(bookings[-1])
 
 index = {tuple(sorted(r.table_ids)): r for r in resources}
 for b in bookings:
     if b.current is not None and tuple(sorted(b.current)) not in index:
         index[tuple(sorted(b.current))] = solver.Resource(tuple(sorted(b.current)), 1, max(b.party, 1))
 current_assignment = {b.id: (tuple(sorted(b.current)) if b.current and b.must_seat else None) for b in bookings}
-current_score = solver.objective(current_assignment, bookings, index)
+current_score = solver.objective(current_assignment, day_bookings, index)
 result = solver.solve(resources, bookings, time_limit=max(0.001, p_time_limit_ms / 1000.0 - (time.perf_counter() - called)))
 candidate = result.assignment
-candidate_score = result.objective
+# Bookings of other days keep their tables in any plan: they add the same to both scores.
+candidate_score = solver.objective(candidate, day_bookings, index)
 if candidate_score < current_score:
     candidate, candidate_score = current_assignment, current_score
 
@@ -165,20 +170,20 @@ for b in bookings:
         moves.append(entry)
 
 def covers(assignment):
-    return sum(b.party for b in bookings if assignment.get(b.id) is not None)
+    return sum(b.party for b in day_bookings if assignment.get(b.id) is not None)
 
 improvement = ((candidate_score - current_score) / current_score) if current_score > 0 else (1.0 if candidate_score > 0 else 0.0)
 return json.dumps({
     "restaurant_id": p_restaurant_id,
     "date": str(p_date),
-    "bookings": len(bookings),
+    "bookings": len(day_bookings),
     "current_score": current_score,
     "candidate_score": candidate_score,
     "improvement": round(improvement, 6),
     "covers_before": covers(current_assignment),
     "covers_after": covers(candidate),
-    "unassigned_before": sum(1 for b in bookings if current_assignment[b.id] is None),
-    "unassigned_after": sum(1 for b in bookings if candidate.get(b.id) is None),
+    "unassigned_before": sum(1 for b in day_bookings if current_assignment[b.id] is None),
+    "unassigned_after": sum(1 for b in day_bookings if candidate.get(b.id) is None),
     "moves": moves,
     "seat": seat,
     "solver": result.solver,

@@ -6,6 +6,7 @@ grant execute on function
   allocator.read_events(text, integer),
   allocator.deliver_notifications(integer),
   allocator.run_due(integer, text),
+  allocator.run_one(text),
   allocator.cron_plan(),
   allocator.release_claims(text),
   allocator.pipeline_report(bigint, timestamptz)

@@ -187,7 +187,7 @@ begin
       'setting pooling.cutoff must be a local time of day as HH:MM',
       pg_catalog.format('got %s', coalesce(v_value::text, 'nothing')), 'for example "03:30"');
   end if;
-  perform allocator.check_setting_int('pooling.fallback_minutes', v_result #> '{pooling,fallback_minutes}', 0, 1440);
+  perform allocator.check_setting_int('pooling.fallback_minutes', v_result #> '{pooling,fallback_minutes}', 5, 1440);
 
   perform allocator.check_setting_bool('flags.pipeline_enabled', v_result #> '{flags,pipeline_enabled}');
   perform allocator.check_setting_bool('flags.shadow', v_result #> '{flags,shadow}');

@@ -6,6 +6,7 @@ drop function if exists
   allocator.release_claims(text),
   allocator.cron_plan(),
   allocator.run_due(integer, text),
+  allocator.run_one(text),
   allocator.deliver_notifications(integer),
   allocator.read_events(text, integer);
 drop table if exists allocator.notifications, allocator.subscriber_cursors;

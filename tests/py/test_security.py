@@ -42,6 +42,7 @@ OPS_ONLY = {
     "read_events",
     "deliver_notifications",
     "run_due",
+    "run_one",
     "sweep",
     "cron_plan",
     "release_claims",

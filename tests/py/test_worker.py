@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -332,7 +333,14 @@ def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
             conn.execute("call allocator.sweep(500, 'test-sweep')")
         conn.rollback()
         assert states(conn, ids) == {"created": 4, "assignment_pending": 1}
-    with psycopg.connect(db_url, autocommit=True) as conn:
+        # The pg_cron job runs as the role that installed it: a member of allocator_ops.
+        conn.execute(
+            "do $$ begin if not exists (select 1 from pg_roles where rolname = 'allocator_test_sweeper') "
+            "then create role allocator_test_sweeper login in role allocator_ops; end if; end $$"
+        )
+        conn.commit()
+    sweeper = make_conninfo(db_url, user="allocator_test_sweeper")
+    with psycopg.connect(sweeper, autocommit=True) as conn:
         conn.execute("call allocator.sweep(500, 'test-sweep')")
         assert states(conn, ids) == {"confirmed": 5}
         # ...and each booking was confirmed by a transaction of its own.

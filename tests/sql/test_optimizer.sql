@@ -1,5 +1,5 @@
 -- optimize_day proposes without writing; apply_optimal_assignment applies real improvements only.
-select plan(19);
+select plan(20);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Optimizer", "timezone": "Europe/Paris", "settings": {"buffer_minutes": 0},
@@ -72,5 +72,7 @@ select allocator.confirm_hold((allocator.hold_tables(:early,
 select (allocator.create_booking(:m, 2, '2026-06-04 23:00+02', 120) ->> 'booking_id')::bigint as night \gset
 select is(allocator.optimize_day(:m, '2026-06-04') -> 'seat', '[]'::jsonb,
   'a booking running into the next day is not seated over the next day''s booking');
+select is((allocator.optimize_day(:m, '2026-06-04') ->> 'bookings')::int, 1,
+  'the figures count the day''s own bookings only, not the next day''s it reads');
 
 select * from finish();

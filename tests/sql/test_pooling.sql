@@ -9,8 +9,9 @@ select throws_ok($$ select allocator.validate_settings('{"pooling": {"cutoff": "
   'RA006', 'setting pooling.cutoff must be a local time of day as HH:MM', 'a cut-off that is not a time is rejected');
 select throws_ok($$ select allocator.validate_settings('{"pooling": {"cutoff": 330}}') $$,
   'RA006', 'setting pooling.cutoff must be a local time of day as HH:MM', 'a cut-off that is not a string is rejected');
-select throws_ok($$ select allocator.validate_settings('{"pooling": {"fallback_minutes": -1}}') $$,
-  'RA006', 'setting pooling.fallback_minutes must be an integer from 0 to 1440', 'a negative fallback is rejected');
+select throws_ok($$ select allocator.validate_settings('{"pooling": {"fallback_minutes": 0}}') $$,
+  'RA006', 'setting pooling.fallback_minutes must be an integer from 5 to 1440',
+  'a fallback that leaves the nightly run no time is rejected');
 select throws_ok($$ select allocator.validate_settings('{"pooling": {"enable": true}}') $$,
   'RA006', 'unknown setting pooling.enable', 'a misspelt pooling key is rejected');
 select is(allocator.validate_settings('{"pooling": {"enabled": true}}') -> 'pooling',

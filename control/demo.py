@@ -196,6 +196,7 @@ def replan_days(url: str, restaurant_id: int, since: datetime, console: Console)
     count = int(violations[0]) if violations else 0
     console.print(
         f"[bold]optimizer[/bold] seated {seated} bookings from manual review, moved {moved}; "
-        f"invariant violations: {count}"
+        f"invariant violations: {count}",
+        soft_wrap=True,
     )
     return {"days": len(days), "seated": seated, "moved": moved, "violations": count}

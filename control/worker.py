@@ -38,6 +38,7 @@ def _when(lease: dict[str, Any]) -> datetime:
     """A lease's expiry, as lease_acquire reports it."""
     return datetime.fromisoformat(str(lease["expires_at"]))
 
+
 log = logging.getLogger("allocator.worker")
 
 

@@ -203,7 +203,8 @@ as $$
     from allocator.restaurants r
     cross join lateral (
       select ((pg_catalog.date_trunc('day', allocator.now() at time zone r.timezone)
-               + coalesce(r.settings #>> '{pooling,cutoff}', '03:30')::time)
+               + coalesce(r.settings #>> '{pooling,cutoff}',
+                          allocator.default_settings() #>> '{pooling,cutoff}')::time)
                at time zone r.timezone) at time zone 'UTC' as at) u
    where pg_catalog.to_regprocedure('allocator.nightly_optimize(bigint)') is not null
 $$;

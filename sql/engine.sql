@@ -230,6 +230,7 @@ declare
   v_error text;
   v_sqlstate text;
   v_cutoff timestamptz;
+  v_timezone text;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
@@ -262,7 +263,7 @@ begin
     return allocator.outcome('noop', 'not_due', v_booking.assignment_attempts, null, null, null, p_booking_id);
   end if;
 
-  select r.settings into v_settings from allocator.restaurants r where r.id = v_booking.restaurant_id;
+  select r.settings, r.timezone into v_settings, v_timezone from allocator.restaurants r where r.id = v_booking.restaurant_id;
   v_flags := v_settings -> 'flags';
   v_engine := (v_flags ->> 'pipeline_enabled')::boolean and not (v_flags ->> 'kill_switch')::boolean
               and allocator.in_rollout(v_booking.restaurant_id, (v_flags ->> 'rollout_percent')::integer);
@@ -317,9 +318,8 @@ begin
   -- Pooled assignment: until its day's cut-off, the booking waits in assignment_pending for
   -- the nightly optimizer, which seats the day's pool at once. Still waiting fallback_minutes
   -- after the cut-off, it is due again and assigned here like any other booking.
-  if v_engine and v_booking.state = 'assignment_pending' and (v_settings #>> '{pooling,enabled}')::boolean then
-    select allocator.pool_cutoff(r.timezone, v_settings, pg_catalog.lower(v_booking.period))
-      into v_cutoff from allocator.restaurants r where r.id = v_booking.restaurant_id;
+  if v_engine and v_booking.state = 'assignment_pending' then
+    v_cutoff := allocator.pool_cutoff(v_timezone, v_settings, pg_catalog.lower(v_booking.period));
     if allocator.now() < v_cutoff then
       v_cutoff := v_cutoff + pg_catalog.make_interval(mins => (v_settings #>> '{pooling,fallback_minutes}')::integer);
       perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'pooled', v_cutoff, v_booking.assignment_attempts);

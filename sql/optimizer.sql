@@ -101,16 +101,14 @@ if "allocator.optimize_day.plans" not in SD:
                  extract(epoch from upper(b.period)) / 60 + day.buffer as end_min,
                  (select array_agg(a.table_id order by a.table_id) from allocator.allocations a
                    where a.restaurant_id = b.restaurant_id and a.booking_id = b.id) as current,
-                 -- Started already, or starts on another day: not this plan's to seat or move.
-                 (lower(b.period) <= allocator.now() or not (day.span @> lower(b.period))) as fixed,
                  not (day.span @> lower(b.period)) as other_day,
-                 (lower(b.period) <= allocator.now()
-                  or not (day.span @> lower(b.period))
-                  or b.state in ('assigned', 'assignment_in_progress')
+                 lower(b.period) <= allocator.now() as started,
+                 -- A hold in flight, or tables a member of staff chose.
+                 (b.state in ('assigned', 'assignment_in_progress')
                   or exists (select 1 from allocator.booking_state_history h
                               where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
                                 and h.to_state = 'confirmed' and h.version = b.version
-                                and split_part(h.actor, ':', 1) = 'staff')) as locked
+                                and split_part(h.actor, ':', 1) = 'staff')) as kept
             from allocator.bookings b, day, reach
            where b.restaurant_id = $1 and b.period && reach.span
              and b.state in ('created', 'capacity_verified', 'assignment_pending', 'assignment_in_progress',
@@ -130,12 +128,14 @@ info = {}
 day_bookings = []  # the day's own bookings: what the figures and scores count
 for b in rows:
     current = tuple(b["current"]) if b["current"] else None
-    if b["fixed"] and current is None:
+    # Started already, or starts on another day: not this plan's to seat or move.
+    fixed = b["started"] or b["other_day"]
+    if fixed and current is None:
         # Without tables, a booking that started or belongs to another day stays out of the
         # plan: its table choice depends on bookings this day does not see.
         continue
     # A booking that holds tables but is not confirmed (a hold in flight) keeps them.
-    locked = bool(b["locked"]) and current is not None
+    locked = (fixed or b["kept"]) and current is not None
     seated = b["state"] == "confirmed" or locked
     bookings.append(solver.Booking(b["id"], b["party_size"], float(b["start_min"]), float(b["end_min"]),
                                    current=current, locked=locked, must_seat=seated,

@@ -35,7 +35,9 @@ create table allocator.optimizer_runs (
 comment on table allocator.optimizer_runs is
   'Every apply_optimal_assignment call: what the plan promised, whether it was applied, and why';
 
-create function allocator.optimize_day(p_restaurant_id bigint, p_date date, p_time_limit_ms integer default 2000)
+-- The PL/Python part of optimize_day: reads the day and solves it. Only optimize_day calls it,
+-- once the arguments are checked, so that a bad argument gets a plain project error.
+create function allocator.optimize_day_solve(p_restaurant_id bigint, p_date date, p_time_limit_ms integer)
 returns jsonb
 language plpython3u
 stable
@@ -47,12 +49,6 @@ import types
 
 # p_time_limit_ms bounds the whole call: reading the day counts against the solver's time.
 called = time.perf_counter()
-
-if p_restaurant_id is None or p_date is None:
-    plpy.execute("select allocator.raise_error('invalid_argument', 'restaurant and date are required')")
-if p_time_limit_ms is None or not (1 <= p_time_limit_ms <= 600000):
-    plpy.execute("select allocator.raise_error('invalid_argument', 'time limit must be from 1 to 600000 ms')")
-plpy.execute(plpy.prepare("select allocator.require_restaurant($1)", ["bigint"]), [p_restaurant_id])
 
 row = plpy.execute("select source, sha256 from allocator.plpy_modules where name = 'solver'")
 if not row:
@@ -192,6 +188,25 @@ return json.dumps({
     "blocks": int(result.stats.get("blocks", 0)),
     "call_ms": round((time.perf_counter() - called) * 1000, 3),
 })
+$$;
+comment on function allocator.optimize_day_solve(bigint, date, integer) is
+  'The PL/Python part of optimize_day (reads the day, solves it); called only by optimize_day';
+
+create function allocator.optimize_day(p_restaurant_id bigint, p_date date, p_time_limit_ms integer default 2000)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_restaurant_id is null or p_date is null then
+    perform allocator.raise_error('invalid_argument', 'restaurant and date are required');
+  end if;
+  perform allocator.check_argument('time limit (ms)', p_time_limit_ms, 1, 600000);
+  perform allocator.require_restaurant(p_restaurant_id);
+  return allocator.optimize_day_solve(p_restaurant_id, p_date, p_time_limit_ms);
+end
 $$;
 comment on function allocator.optimize_day(bigint, date, integer) is
   'Re-plan a restaurant''s local day (its time zone, DST included) over tables and combinations; returns scores, improvement, moves and newly seated bookings. Writes nothing';

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -217,6 +217,29 @@ BAD_CALLS: list[tuple[str, str, str]] = [
         "select allocator.transition({booking}, 1, 'eaten', 'app')",
         "RA005",
     ),
+    ("optimize_day: NULL date", "select allocator.optimize_day({a}, NULL)", "RA001"),
+    (
+        "optimize_day: unknown restaurant",
+        "select allocator.optimize_day(-1, current_date)",
+        "RA002",
+    ),
+    ("optimize_day: time limit 0", "select allocator.optimize_day({a}, current_date, 0)", "RA001"),
+    ("replan_day: unknown restaurant", "select allocator.replan_day(-1, current_date)", "RA002"),
+    ("nightly_optimize: unknown restaurant", "select allocator.nightly_optimize(-1)", "RA002"),
+    ("run_due: limit 0", "select allocator.run_due(0)", "RA001"),
+    ("run_one: blank worker", "select allocator.run_one('')", "RA001"),
+    ("sweep: limit 0", "call allocator.sweep(0)", "RA001"),
+    ("sweep: blank worker", "call allocator.sweep(5, '')", "RA001"),
+    (
+        "update_settings: pooling cut-off not a time",
+        """select allocator.update_settings({a}, '{{"pooling": {{"cutoff": "25:61"}}}}')""",
+        "RA006",
+    ),
+    (
+        "update_settings: pooling fallback 0",
+        """select allocator.update_settings({a}, '{{"pooling": {{"fallback_minutes": 0}}}}')""",
+        "RA006",
+    ),
 ]
 
 
@@ -330,6 +353,10 @@ RPCS: dict[str, list[str]] = {
     "lease_extend": ["text", "text", "integer"],
     "update_settings": ["bigint", "jsonb"],
     "expire_holds": ["integer"],
+    "optimize_day": ["bigint", "date", "integer"],
+    "replan_day": ["bigint", "date"],
+    "run_due": ["integer", "text"],
+    "run_one": ["text"],
 }
 
 
@@ -339,6 +366,7 @@ def argument(kind: str, world: dict[str, int]) -> st.SearchStrategy[Any]:
         "integer": INT4,
         "text": TEXT,
         "timestamptz": STAMP,
+        "date": st.one_of(st.none(), st.dates(date(1900, 1, 1), date(2200, 12, 31))),
         "bigint[]": ID_ARRAY,
         "jsonb": st.one_of(
             st.none(),

@@ -144,3 +144,6 @@ select distinct (lower(b.period) at time zone r.timezone)::date as day
 
 -- name: violation_count
 select count(*) from allocator.check_invariants() where restaurant_id = %s;
+
+-- name: validate_settings
+select allocator.validate_settings(%s::jsonb);

@@ -908,6 +908,19 @@ def write_png(path: Path, report: dict[str, Any]) -> None:
 # Entry point
 
 
+def strategy_weights(text: str) -> dict[str, float]:
+    """``--strategy-weights``: a JSON object of numbers (the database checks the names)."""
+    try:
+        weights = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(weights, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
+    ):
+        raise argparse.ArgumentTypeError('a JSON object of numbers, e.g. {"zone_preference": 0.1}')
+    return {str(k): float(v) for k, v in weights.items()}
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line of ``allocator bench quality``."""
     results = project_root() / "bench" / "results"
@@ -944,7 +957,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--strategy-weights",
-        type=json.loads,
+        type=strategy_weights,
         default=None,
         help="the engine's strategy_weights for every instance, as a JSON object "
         "(default: the restaurant defaults)",
@@ -967,6 +980,20 @@ def main(argv: list[str]) -> int:
         console = Console(width=132)
     started = time.perf_counter()
     url = database_url()
+    if args.strategy_weights:
+        # The database's own check of the names and ranges, before any instance runs.
+        with psycopg.connect(url) as conn:
+            try:
+                conn.execute(
+                    query("validate_settings"),
+                    (json.dumps({"strategy_weights": args.strategy_weights}),),
+                )
+            except psycopg.Error as exc:
+                hint = exc.diag.message_hint
+                console.print(f"--strategy-weights: {exc.diag.message_primary}")
+                if hint:
+                    console.print(hint)
+                return 2
     solver = load_solver()
     day = datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=7)
 

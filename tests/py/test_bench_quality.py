@@ -77,3 +77,17 @@ def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
             >= report["large"][scenario]["solve_ms_median"]
         )
     assert out_png.stat().st_size > 0
+
+
+def test_bad_strategy_weights_are_refused_before_any_run(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    out = ["--json", str(tmp_path / "q.json"), "--png", str(tmp_path / "q.png"), "--quick"]
+    # Not an object of numbers: a usage error from the command line itself.
+    with pytest.raises(SystemExit) as usage:
+        main(["--strategy-weights", "[1]", *out])
+    assert usage.value.code == 2
+    # An unknown strategy: the database's settings check refuses it, and nothing runs.
+    assert main(["--strategy-weights", '{"bogus": 1}', *out]) == 2
+    assert not (tmp_path / "q.json").exists()

@@ -70,6 +70,12 @@ def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert {"pooled_mean_ratio", "committed_share_below_97", "large_solve_ms"} <= report[
         "targets"
     ].keys()
+    large = report["large"]
+    assert 0 < large["pooled"]["covers_after"] <= large["optimum_covers"]
+    assert (
+        large["pooled"]["ratio_optimum"]
+        == large["pooled"]["covers_after"] / large["optimum_covers"]
+    )
     for scenario in ("after_engine", "pooled"):
         assert report["large"][scenario]["solve_ms_median"] > 0
         assert (

@@ -1,6 +1,6 @@
 """Would moving confirmed guests at admission seat more covers online?
 
-A simulation on the quality benchmark's seeded days (``control/bench/quality.py``), in plain
+A simulation on the quality benchmark's seeded days (``bench/quality.py``), in plain
 Python with the solver's scoring: bookings arrive in random order and each takes the best
 free table or combination, as an online engine does. With rearrangement, a booking that
 finds nothing free may take a resource whose occupants (up to ``--max-moves``) can each move
@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plpy_functions")]
 
-import solver  # noqa: E402
+import solver  # type: ignore[import-not-found]  # noqa: E402
 
-from control.bench import quality  # noqa: E402
+from bench import quality  # noqa: E402
 
 # The restaurant default turn_minutes: the smallest key that fits the party, else the largest.
 TURN_MINUTES = {2: 90, 4: 120, 6: 150, 8: 180}

@@ -1,4 +1,4 @@
-"""`allocator bench pipeline --quick`: a tiny burst through real workers produces figures,
+"""`python -m bench pipeline --quick`: a tiny burst through real workers produces figures,
 and the pipeline's two invariants hold (no duplicate processing, no overlapping tables)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from control.bench.pipeline import main, parse_pgbench, percentile
+from bench.cli import run
+from bench.pipeline import parse_pgbench, percentile
 
 
 def test_quick_burst_writes_figures(
@@ -17,14 +18,32 @@ def test_quick_burst_writes_figures(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     started = time.monotonic()
-    code = main(
-        ["--quick", "--scenario", "burst", "--no-pgbench", "--json", "--out", str(tmp_path)]
-    )
+    args = ["--quick", "--scenario", "burst", "--no-pgbench", "--json", "--out", str(tmp_path)]
+    code = run(["pipeline", *args])
     assert code == 0
     assert time.monotonic() - started < 60
 
     [path] = tmp_path.glob("pipeline-burst-*.json")
     document = json.loads(path.read_text())
+    assert document["argv"] == args
+    assert document["settings"] == {
+        "scenario": "burst",
+        "bookings": 20,
+        "workers": 2,
+        "rate": None,
+        "duration": 3.0,
+        "contention_bookings": 12,
+        "contention_tables": 4,
+        "pgbench": False,
+        "pgbench_seconds": 20,
+        "json": True,
+        "png": False,
+        "out": str(tmp_path),
+        "quick": True,
+        "keep": False,
+        "seed": 2026,
+        "notify": "keep",
+    }
     burst = document["scenarios"]["burst"]
     assert burst["bookings"] == 20
     assert burst["confirmed"] > 0

@@ -1,4 +1,4 @@
-"""`allocator bench quality --quick` on the test database: the JSON holds every figure, the
+"""`python -m bench quality --quick` on the test database: the JSON holds every figure, the
 methods are ordered as they must be, and the chart is written."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from control.bench.quality import main
+from bench.cli import run
 
 
 def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,7 +16,9 @@ def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     out_json = tmp_path / "results" / "quality.json"
     out_png = tmp_path / "results" / "quality.png"
 
-    code = main(["--quick", "--instances", "2", "--json", str(out_json), "--png", str(out_png)])
+    code = run(
+        ["quality", "--quick", "--instances", "2", "--json", str(out_json), "--png", str(out_png)]
+    )
 
     report = json.loads(out_json.read_text())
     assert report["checks"] == []
@@ -86,14 +88,18 @@ def test_quick_quality_run(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_bad_strategy_weights_are_refused_before_any_run(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "200")
     out = ["--json", str(tmp_path / "q.json"), "--png", str(tmp_path / "q.png"), "--quick"]
     # Not an object of numbers: a usage error from the command line itself.
-    with pytest.raises(SystemExit) as usage:
-        main(["--strategy-weights", "[1]", *out])
-    assert usage.value.code == 2
+    assert run(["quality", "--strategy-weights", "[1]", *out]) == 2
+    usage = capsys.readouterr()
+    assert "Invalid value for '--strategy-weights'" in usage.err
+    assert "a JSON object of numbers" in usage.err
     # An unknown strategy: the database's settings check refuses it, and nothing runs.
-    assert main(["--strategy-weights", '{"bogus": 1}', *out]) == 2
+    assert run(["quality", "--strategy-weights", '{"bogus": 1}', *out]) == 2
+    refused = capsys.readouterr()
+    assert "--strategy-weights: " in refused.out and "Invalid value" not in refused.err
     assert not (tmp_path / "q.json").exists()

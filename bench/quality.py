@@ -1,5 +1,5 @@
 """Seated covers on realistic days: legacy first-fit, the online engine, optimize_day and the
-optimum, compared instance by instance (`allocator bench quality`).
+optimum, compared instance by instance (`python -m bench quality`, `allocator bench quality`).
 
 Each instance is a seeded restaurant (20-30 tables of 2, 4 and 6 seats, adjacency so that
 tables combine) and one local day of bookings with a lunch service and a dinner service whose
@@ -29,7 +29,6 @@ runs).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import importlib
 import itertools
@@ -42,7 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -921,73 +920,30 @@ def write_png(path: Path, report: dict[str, Any]) -> None:
 # Entry point
 
 
-def strategy_weights(text: str) -> dict[str, float]:
-    """``--strategy-weights``: a JSON object of numbers (the database checks the names)."""
-    try:
-        weights = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
-    if not isinstance(weights, dict) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
-    ):
-        raise argparse.ArgumentTypeError('a JSON object of numbers, e.g. {"zone_preference": 0.1}')
-    return {str(k): float(v) for k, v in weights.items()}
+def results_dir() -> Path:
+    """Where the figures go by default: bench/results/."""
+    return project_root() / "bench" / "results"
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The command line of ``allocator bench quality``."""
-    results = project_root() / "bench" / "results"
-    parser = argparse.ArgumentParser(
-        prog="allocator bench quality",
-        description="Seated covers: legacy first-fit, the online engine, optimize_day and the "
-        "hindsight optimum on seeded restaurant days.",
-    )
-    parser.add_argument("--instances", type=int, default=50, help="instances to run (50)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the instances (1)")
-    parser.add_argument(
-        "--tables-large",
-        type=int,
-        default=None,
-        help="tables of the solve-time instance (40; 10 with --quick)",
-    )
-    parser.add_argument(
-        "--bookings-large",
-        type=int,
-        default=None,
-        help="bookings of the solve-time instance (300; 40 with --quick)",
-    )
-    parser.add_argument(
-        "--json", type=Path, default=results / "quality.json", help="where to write the figures"
-    )
-    parser.add_argument(
-        "--png", type=Path, default=results / "quality.png", help="where to write the chart"
-    )
-    parser.add_argument(
-        "--time-limit-ms", type=int, default=2000, help="optimize_day's time limit (2000)"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny instances and one timing run, for tests"
-    )
-    parser.add_argument(
-        "--strategy-weights",
-        type=strategy_weights,
-        default=None,
-        help="the engine's strategy_weights for every instance, as a JSON object "
-        "(default: the restaurant defaults)",
-    )
-    args = parser.parse_args(argv)
-    if args.instances < 1:
-        parser.error("--instances must be at least 1")
-    if args.tables_large is None:
-        args.tables_large = 10 if args.quick else 40
-    if args.bookings_large is None:
-        args.bookings_large = 40 if args.quick else 300
-    return args
+@dataclass
+class Settings:
+    """A run's settings, as the command line gives them (bench/cli.py: ``quality``), with the
+    sizes that ``--quick`` changes already resolved."""
+
+    instances: int = 50
+    seed: int = 1
+    tables_large: int = 40
+    bookings_large: int = 300
+    json: Path = field(default_factory=lambda: results_dir() / "quality.json")
+    png: Path = field(default_factory=lambda: results_dir() / "quality.png")
+    time_limit_ms: int = 2000
+    quick: bool = False
+    strategy_weights: dict[str, float] | None = None
 
 
-def main(argv: list[str]) -> int:
-    """Run the benchmark, print the figures, write the JSON and the PNG; 1 if a check failed."""
-    args = parse_args(argv)
+def run(args: Settings) -> int:
+    """Run the benchmark, print the figures, write the JSON and the PNG; 1 if a check failed,
+    2 if the database refuses ``--strategy-weights``."""
     console = Console()
     if not console.is_terminal:
         console = Console(width=132)

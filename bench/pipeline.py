@@ -1,4 +1,5 @@
-"""`allocator bench pipeline`: the booking pipeline under load, against pgbench.
+"""`python -m bench pipeline` (`allocator bench pipeline`): the booking pipeline under load,
+against pgbench.
 
 Three scenarios, each on restaurants created for it (and deleted afterwards):
 
@@ -31,7 +32,6 @@ With ``--pgbench`` the same cluster then runs ``pgbench -i -s 10`` and
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -982,81 +982,27 @@ def write_png(path: Path, results: dict[str, dict[str, Any]]) -> None:
 # Entry point
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The command line of ``allocator bench pipeline``."""
-    parser = argparse.ArgumentParser(
-        prog="allocator bench pipeline",
-        description="Burst, steady and contention runs of the pipeline, against pgbench.",
-    )
-    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
-    parser.add_argument(
-        "--bookings", type=int, default=None, help="burst size (default 500; 20 with --quick)"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=2, help="worker processes, each with --concurrency 2"
-    )
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=None,
-        help="steady arrivals per second (default: half the burst's "
-        "confirmed/s if burst ran, else 20)",
-    )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="steady run in seconds (default 20; 3 with --quick)",
-    )
-    parser.add_argument(
-        "--contention-bookings",
-        type=int,
-        default=None,
-        help="bookings for one slot (default 200; 12 with --quick)",
-    )
-    parser.add_argument("--contention-tables", type=int, default=4)
-    parser.add_argument(
-        "--pgbench",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run pgbench on the same cluster (default on)",
-    )
-    parser.add_argument("--pgbench-seconds", type=int, default=20)
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="write bench/results/pipeline-<scenario>-<timestamp>.json",
-    )
-    parser.add_argument(
-        "--png",
-        action="store_true",
-        help="write a latency histogram bench/results/pipeline-<scenario>-<timestamp>.png",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="folder for --json and --png (default bench/results)"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny run for tests: few bookings, no pgbench"
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the benchmark's restaurants and bookings"
-    )
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument(
-        "--notify",
-        choices=["keep", "all", "wakeups"],
-        default="keep",
-        help="set allocator.notify on the database for the run (keep: leave it as it is)",
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.pgbench = False
-    args.bookings = args.bookings or (20 if args.quick else 500)
-    args.duration = args.duration or (3.0 if args.quick else 20.0)
-    args.contention_bookings = args.contention_bookings or (12 if args.quick else 200)
-    if args.bookings < 1 or args.workers < 1 or args.contention_bookings < 1:
-        parser.error("--bookings, --workers and --contention-bookings must be positive")
-    return args
+@dataclass
+class Settings:
+    """A run's settings, as the command line gives them (bench/cli.py: ``pipeline``), with the
+    sizes that ``--quick`` changes already resolved."""
+
+    scenario: str = "all"
+    bookings: int = 500
+    workers: int = 2
+    rate: float | None = None
+    duration: float = 20.0
+    contention_bookings: int = 200
+    contention_tables: int = 4
+    pgbench: bool = True
+    pgbench_seconds: int = 20
+    json: bool = False
+    png: bool = False
+    out: Path | None = None
+    quick: bool = False
+    keep: bool = False
+    seed: int = 2026
+    notify: str = "keep"
 
 
 def set_notify_mode(url: str, mode: str | None) -> None:
@@ -1077,10 +1023,10 @@ def set_notify_mode(url: str, mode: str | None) -> None:
             )
 
 
-def main(argv: list[str]) -> int:
-    """Run the benchmark; 0 when every booking settled with no duplicate processing, no
-    overlapping allocation and clean worker exits (the performance targets only report)."""
-    args = parse_args(argv)
+def run(args: Settings, argv: list[str]) -> int:
+    """Run the benchmark (``argv``: the command line, recorded in the JSON); 0 when every
+    booking settled with no duplicate processing, no overlapping allocation and clean worker
+    exits (the performance targets only report)."""
     console = Console()
     url = database_url()
     with _connect(url) as conn:
@@ -1158,9 +1104,7 @@ def main(argv: list[str]) -> int:
     return 1 if broken else 0
 
 
-def build_scenario(
-    name: str, args: argparse.Namespace, done: dict[str, dict[str, Any]]
-) -> Scenario:
+def build_scenario(name: str, args: Settings, done: dict[str, dict[str, Any]]) -> Scenario:
     """The scenario ``name`` sized from the command line (steady's rate from the burst)."""
     if name == "burst":
         return Scenario(

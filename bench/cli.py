@@ -1,0 +1,257 @@
+"""The benchmarks' command line: ``python -m bench <command>``, and ``allocator bench <command>``
+in a source checkout (control/cli.py adds this app as its ``bench`` group).
+
+Only typer is imported here; a command imports its benchmark when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+PROG = "python -m bench"
+
+app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+
+
+class _KeepsArgv(TyperCommand):
+    """A command that keeps its own arguments, as given, in ``ctx.meta["bench.argv"]``
+    (the pipeline's JSON records them)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["bench.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+# ----------------------------------------------------------------------------------------
+# quality
+
+
+def strategy_weights(text: str) -> dict[str, float]:
+    """``--strategy-weights``: a JSON object of numbers (the database checks the names)."""
+    try:
+        weights = json.loads(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(weights, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
+    ):
+        raise typer.BadParameter('a JSON object of numbers, e.g. {"zone_preference": 0.1}')
+    return {str(k): float(v) for k, v in weights.items()}
+
+
+@app.command("quality")
+def quality(
+    instances: Annotated[int, typer.Option(help="instances to run (50)", show_default=False)] = 50,
+    seed: Annotated[int, typer.Option(help="seed of the instances (1)", show_default=False)] = 1,
+    tables_large: Annotated[
+        int | None, typer.Option(help="tables of the solve-time instance (40; 10 with --quick)")
+    ] = None,
+    bookings_large: Annotated[
+        int | None,
+        typer.Option(help="bookings of the solve-time instance (300; 40 with --quick)"),
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="where to write the figures (default bench/results/quality.json)"
+        ),
+    ] = None,
+    png_path: Annotated[
+        Path | None,
+        typer.Option("--png", help="where to write the chart (default bench/results/quality.png)"),
+    ] = None,
+    time_limit_ms: Annotated[
+        int, typer.Option(help="optimize_day's time limit (2000)", show_default=False)
+    ] = 2000,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="tiny instances and one timing run, for tests")
+    ] = False,
+    weights: Annotated[
+        dict[str, float] | None,
+        typer.Option(
+            "--strategy-weights",
+            parser=strategy_weights,
+            metavar="JSON",
+            help="the engine's strategy_weights for every instance, as a JSON object "
+            "(default: the restaurant defaults)",
+        ),
+    ] = None,
+) -> None:
+    """Seated covers: legacy first-fit, the online engine, optimize_day, the hindsight optimum."""
+    if instances < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="'--instances'")
+    from bench import quality as bench_quality
+
+    results = bench_quality.results_dir()
+    settings = bench_quality.Settings(
+        instances=instances,
+        seed=seed,
+        tables_large=(10 if quick else 40) if tables_large is None else tables_large,
+        bookings_large=(40 if quick else 300) if bookings_large is None else bookings_large,
+        json=json_path or results / "quality.json",
+        png=png_path or results / "quality.png",
+        time_limit_ms=time_limit_ms,
+        quick=quick,
+        strategy_weights=weights,
+    )
+    raise typer.Exit(bench_quality.run(settings))
+
+
+# ----------------------------------------------------------------------------------------
+# pipeline
+
+
+class Scenario(StrEnum):
+    """``--scenario``."""
+
+    BURST = "burst"
+    STEADY = "steady"
+    CONTENTION = "contention"
+    ALL = "all"
+
+
+class Notify(StrEnum):
+    """``--notify``: the allocator.notify setting for the run."""
+
+    KEEP = "keep"
+    ALL = "all"
+    WAKEUPS = "wakeups"
+
+
+@app.command("pipeline", cls=_KeepsArgv)
+def pipeline(
+    ctx: typer.Context,
+    scenario: Annotated[Scenario, typer.Option()] = Scenario.ALL,
+    bookings: Annotated[
+        int | None, typer.Option(help="burst size (default 500; 20 with --quick)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="worker processes, each with --concurrency 2")] = 2,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="steady arrivals per second (default: half the burst's "
+            "confirmed/s if burst ran, else 20)"
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="steady run in seconds (default 20; 3 with --quick)")
+    ] = None,
+    contention_bookings: Annotated[
+        int | None, typer.Option(help="bookings for one slot (default 200; 12 with --quick)")
+    ] = None,
+    contention_tables: Annotated[int, typer.Option()] = 4,
+    pgbench: Annotated[
+        bool,
+        typer.Option(
+            "--pgbench/--no-pgbench",
+            help="run pgbench on the same cluster (default on)",
+            show_default=False,
+        ),
+    ] = True,
+    pgbench_seconds: Annotated[int, typer.Option()] = 20,
+    write_json: Annotated[
+        bool,
+        typer.Option("--json", help="write bench/results/pipeline-<scenario>-<timestamp>.json"),
+    ] = False,
+    write_png: Annotated[
+        bool,
+        typer.Option(
+            "--png",
+            help="write a latency histogram bench/results/pipeline-<scenario>-<timestamp>.png",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="folder for --json and --png (default bench/results)")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="a tiny run for tests: few bookings, no pgbench")
+    ] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="keep the benchmark's restaurants and bookings")
+    ] = False,
+    seed: Annotated[int, typer.Option()] = 2026,
+    notify: Annotated[
+        Notify,
+        typer.Option(
+            help="set allocator.notify on the database for the run (keep: leave it as it is)"
+        ),
+    ] = Notify.KEEP,
+) -> None:
+    """Burst, steady and contention runs of the pipeline, against pgbench on the same cluster."""
+    # As before: 0 (or nothing) means the default size.
+    bookings = bookings or (20 if quick else 500)
+    contention_bookings = contention_bookings or (12 if quick else 200)
+    for name, value in (
+        ("--bookings", bookings),
+        ("--workers", workers),
+        ("--contention-bookings", contention_bookings),
+    ):
+        if value < 1:
+            raise typer.BadParameter("must be positive", param_hint=f"'{name}'")
+    from bench import pipeline as bench_pipeline
+
+    settings = bench_pipeline.Settings(
+        scenario=scenario.value,
+        bookings=bookings,
+        workers=workers,
+        rate=rate,
+        duration=duration or (3.0 if quick else 20.0),
+        contention_bookings=contention_bookings,
+        contention_tables=contention_tables,
+        pgbench=pgbench and not quick,
+        pgbench_seconds=pgbench_seconds,
+        json=write_json,
+        png=write_png,
+        out=out,
+        quick=quick,
+        keep=keep,
+        seed=seed,
+        notify=notify.value,
+    )
+    raise typer.Exit(bench_pipeline.run(settings, list(ctx.meta.get("bench.argv", []))))
+
+
+# ----------------------------------------------------------------------------------------
+# Entry points
+
+
+def run(argv: Sequence[str], prog_name: str = PROG) -> int:
+    """Run one command line (``["pipeline", "--quick"]``) as the shell does and return its
+    exit code (2: a usage error, already printed)."""
+    try:
+        app(args=list(argv), prog_name=prog_name)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def main() -> None:
+    """``python -m bench``: database and cluster errors become one-line messages, as under
+    ``allocator``."""
+    import psycopg
+    from rich.console import Console
+
+    from control.cluster import ClusterError
+    from control.errors import AllocatorError, translate
+
+    console = Console()
+    try:
+        code = run(sys.argv[1:])
+    except psycopg.Error as exc:
+        err = translate(exc)
+        label = err.sqlstate if isinstance(err, AllocatorError) else (exc.sqlstate or "error")
+        console.print(f"[red]{label}[/red]: {err}")
+        code = 1
+    except (ClusterError, AllocatorError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        code = 1
+    sys.exit(code)

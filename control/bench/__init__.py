@@ -1,1 +1,0 @@
-"""Benchmarks that print figures: `allocator bench quality` and `allocator bench pipeline`."""

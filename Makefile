@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check control tests migrations plpy_functions
+	$(VENV)/bin/ruff check bench control tests plpy_functions
 	$(VENV)/bin/mypy
 
 test: setup

@@ -32,7 +32,7 @@ schedule_app = typer.Typer(
 events_app = typer.Typer(help="The events outbox.", no_args_is_help=True)
 booking_app = typer.Typer(help="Bookings from the command line.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Metrics for Prometheus.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+import_app = typer.Typer(help="Bring data in from another system.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(layout_app, name="layout")
@@ -40,7 +40,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(events_app, name="events")
 app.add_typer(booking_app, name="booking")
 app.add_typer(metrics_app, name="metrics")
-app.add_typer(bench_app, name="bench")
+app.add_typer(import_app, name="import")
 
 console = Console()
 SAMPLE_LAYOUT = Path("data") / "sample_restaurant.json"
@@ -116,6 +116,24 @@ def migrate_current() -> None:
 def migrate_history() -> None:
     """List the revisions."""
     migrations.history()
+
+
+@migrate_app.command("new")
+def migrate_new(message: Annotated[str, typer.Argument(help="What the revision changes.")]) -> None:
+    """Start a revision of the state (tables, columns, indexes, seed rows) after head: writes
+    NNNN_slug.py, NNNN_slug.sql and NNNN_slug.down.sql; fill in the two SQL files."""
+    for path in migrations.new_revision(message):
+        typer.echo(f"created: {path}")
+
+
+@migrate_app.command("release")
+def migrate_release() -> None:
+    """At a release: record every revision not yet in control/migrations/released.lock, so a
+    test fails if it ever changes. Run from a source checkout."""
+    from control.sqlfiles import release_migrations
+
+    added = release_migrations()
+    typer.echo("recorded: " + ", ".join(added) if added else "every revision is already recorded")
 
 
 @layout_app.command("load")
@@ -365,6 +383,54 @@ def inspect(booking_id: int) -> None:
             raise typer.Exit(1)
 
 
+@app.command("docs")
+def docs(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 and show the diff if out of date."),
+    ] = False,
+    path: Annotated[
+        Path | None, typer.Option(help="The Markdown file (default: docs/api.md).")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="The schema snapshot (default: docs/schema.sql).")
+    ] = None,
+) -> None:
+    """Regenerate the reference part of docs/api.md and the schema snapshot docs/schema.sql
+    from the catalog of a scratch database that a fresh `migrate up` builds on the same
+    server (then dropped); the hand-written part of api.md above the markers stays as it is."""
+    from control.apidocs import api_doc_diff, update_api_doc
+    from control.snapshot import schema_snapshot, scratch_database
+
+    target = path or project_root() / "docs" / "api.md"
+    snapshot_path = snapshot or project_root() / "docs" / "schema.sql"
+    stale: list[str] = []
+    with scratch_database(database_url()) as url:
+        migrations.upgrade("head", url=url)
+        with connect(url) as conn:
+            if check:
+                diff = api_doc_diff(conn, target)
+                if diff:
+                    typer.echo("\n".join(diff))
+                    stale.append(str(target))
+            else:
+                changed = update_api_doc(conn, target)
+                typer.echo(f"{'updated' if changed else 'unchanged'}: {target}")
+        dumped = schema_snapshot(url)
+    current = snapshot_path.read_text() if snapshot_path.exists() else ""
+    if check:
+        if current != dumped:
+            stale.append(str(snapshot_path))
+        if stale:
+            typer.echo(f"out of date: {', '.join(stale)}: run `allocator docs`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"up to date: {target}, {snapshot_path}")
+        return
+    if current != dumped:
+        snapshot_path.write_text(dumped)
+    typer.echo(f"{'updated' if current != dumped else 'unchanged'}: {snapshot_path}")
+
+
 @booking_app.command("create")
 def booking_create(
     restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
@@ -398,6 +464,53 @@ def booking_create(
     print(json.dumps(row[0] if row else None, default=str))
 
 
+@import_app.command("bookings")
+def import_bookings(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV with a header line, or JSON lines (.jsonl): external_id, party_size, start, "
+            "and optionally duration_minutes, zone, tables (labels joined by '+'); other "
+            "columns go into the booking's metadata.",
+        ),
+    ],
+    restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, import nothing.")
+    ] = False,
+) -> None:
+    """Import a restaurant's existing bookings, idempotent by external_id: rows with tables
+    arrive confirmed on them, others are queued for assignment. When any row is refused
+    (a double booking, a bad value), nothing is imported and each refusal is listed."""
+    from control.imports import ImportFileError, read_rows
+    from control.imports import import_bookings as run_import
+
+    try:
+        rows = read_rows(file)
+    except ImportFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    with connect(database_url()) as conn:
+        report = run_import(conn, restaurant, rows, dry_run=dry_run)
+    for refusal in report.refused:
+        detail = f" ({refusal['detail']})" if refusal.get("detail") else ""
+        typer.echo(
+            f"row {refusal['row']} external_id={refusal['external_id']}: "
+            f"{refusal['sqlstate']} {refusal['reason']}{detail}",
+            err=True,
+        )
+    verb = "imported" if report.committed else "would import"
+    typer.echo(
+        f"{report.rows} rows: {verb} {report.imported}, already there {report.existing}, "
+        f"refused {len(report.refused)}"
+    )
+    if report.refused:
+        typer.echo("nothing was imported: fix or remove the refused rows and run again", err=True)
+        raise typer.Exit(1)
+
+
 @metrics_app.command("serve")
 def metrics_serve(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 9187,
@@ -409,24 +522,43 @@ def metrics_serve(
     serve(database_url(), address, port)
 
 
-@bench_app.command(
-    "quality", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def bench_quality(ctx: typer.Context) -> None:
-    """Seated covers: legacy first-fit, the online engine, optimize_day, the hindsight optimum."""
-    from control.bench.quality import main as quality_main
+def _bench_app() -> typer.Typer | None:
+    """The benchmarks' command line, package ``bench`` of a source checkout (the installed
+    package holds no benchmarks): importable as it is, or from project_root(); else None."""
+    root = project_root()
+    for attempt in range(2):
+        if attempt:
+            if str(root) in sys.path or not (root / "bench" / "__init__.py").is_file():
+                return None
+            sys.path.append(str(root))
+        try:
+            from bench.cli import app as bench_cli
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("bench", "bench.cli"):
+                raise
+            continue
+        return bench_cli
+    return None
 
-    raise typer.Exit(quality_main(list(ctx.args)))
 
+_bench = _bench_app()
+if _bench is not None:
+    app.add_typer(_bench, name="bench")
+else:
 
-@bench_app.command(
-    "pipeline", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def bench_pipeline(ctx: typer.Context) -> None:
-    """Burst, steady and contention runs of the pipeline, against pgbench on the same cluster."""
-    from control.bench.pipeline import main as pipeline_main
-
-    raise typer.Exit(pipeline_main(list(ctx.args)))
+    @app.command(
+        "bench",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def bench_unavailable() -> None:
+        """Benchmarks that print figures (from a source checkout)."""
+        typer.echo(
+            "benchmarks run from a source checkout: python -m bench pipeline|quality ... "
+            "(or allocator bench ... there)",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 def main() -> None:

@@ -99,7 +99,9 @@ select allocator.create_booking(p_restaurant_id => %s, p_party_size => %s, p_sta
 select allocator.pipeline_report(%s, %s);
 
 -- name: open_bookings
-select count(*) filter (where state in ('confirmed', 'manual_review', 'failed', 'cancelled')), count(*)
+-- How many of the bookings created since have settled (see allocator.is_settled), of how many.
+select count(*) filter (where state in (select s.state from allocator.booking_states s
+                                         where allocator.is_settled(s.state))), count(*)
   from allocator.bookings where restaurant_id = %s and created_at >= %s;
 
 -- name: metrics_states
@@ -147,3 +149,29 @@ select count(*) from allocator.check_invariants() where restaurant_id = %s;
 
 -- name: validate_settings
 select allocator.validate_settings(%s::jsonb);
+
+-- name: code_checksum
+select checksum from allocator.code_version;
+
+-- name: record_code_checksum
+insert into allocator.code_version (checksum) values (%s)
+on conflict (singleton) do update set checksum = excluded.checksum, applied_at = pg_catalog.now();
+
+-- name: forget_code_checksum
+do $$
+begin
+  if pg_catalog.to_regclass('allocator.code_version') is not null then
+    delete from allocator.code_version;
+  end if;
+end
+$$;
+
+-- name: routines_named
+select p.oid::regprocedure::text from pg_catalog.pg_proc p
+ where p.pronamespace = 'allocator'::regnamespace and p.proname = %s order by 1;
+
+-- name: migration_lock
+select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('allocator migrate'));
+
+-- name: import_bookings
+select allocator.import_bookings(%s::bigint, %s::jsonb, %s::text);

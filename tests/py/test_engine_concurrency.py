@@ -42,7 +42,7 @@ def _worker(
                 if not claimed:
                     open_left = conn.execute(
                         "select count(*) from allocator.bookings where restaurant_id = %s "
-                        "and state not in ('confirmed', 'manual_review', 'cancelled', 'failed')",
+                        "and not allocator.is_settled(state)",
                         (restaurant_id,),
                     ).fetchone()
                     if open_left == (0,):

@@ -89,7 +89,7 @@ def create_with_retry(url: str, restaurant_id: int, items: list[tuple[int, int]]
 def settled(url: str, restaurant_id: int) -> tuple[int, int]:
     with psycopg.connect(url, connect_timeout=3) as conn:
         row = conn.execute(
-            "select count(*), count(*) filter (where state in ('confirmed', 'manual_review')) "
+            "select count(*), count(*) filter (where allocator.is_settled(state)) "
             "from allocator.bookings where restaurant_id = %s",
             (restaurant_id,),
         ).fetchone()

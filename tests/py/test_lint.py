@@ -1,5 +1,5 @@
 """SQL is linted as seriously as Python: it parses, plpgsql_check finds nothing, mypy and
-ruff are clean on the control plane."""
+ruff are clean on the control plane and the benchmarks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SQL_FILES = sorted((ROOT / "sql").rglob("*.sql")) + sorted((ROOT / "control").glob("*.sql"))
+SQL_FILES = sorted((ROOT / "control").rglob("*.sql"))
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -59,7 +59,7 @@ def _tool(name: str) -> str:
 
 def test_ruff_clean() -> None:
     proc = subprocess.run(
-        [_tool("ruff"), "check", "control", "tests", "migrations", "plpy_functions"],
+        [_tool("ruff"), "check", "bench", "control", "tests", "plpy_functions"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -70,7 +70,7 @@ def test_ruff_clean() -> None:
 
 def test_mypy_strict_clean() -> None:
     proc = subprocess.run(
-        [_tool("mypy"), "--strict", "control"],
+        [_tool("mypy"), "--strict", "control", "bench"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,5 +1,5 @@
 -- create_booking, modify_booking, cancel_booking: results, idempotency, history, queue, bad input.
-select plan(38);
+select plan(42);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Bookings", "timezone": "Europe/Paris",
@@ -33,7 +33,18 @@ select is((select count(*)::int from allocator.booking_state_history where booki
 select throws_ok(format($$select allocator.create_booking(%s, 4, '2026-06-01 19:00+00', p_idempotency_key => 'k1')$$, :r),
   'RA008', NULL, 'the same key with another party size is an error');
 select throws_ok(format($$select allocator.create_booking(%s, 3, '2026-06-01 20:00+00', p_idempotency_key => 'k1')$$, :r),
-  'RA008', NULL, 'the same key with another time is an error');
+  'RA008', format('idempotency key k1 was used for booking %s with other arguments', :b1),
+  'the same key with another time is an error');
+select throws_ok(format($$select allocator.create_booking(%s, 3, '2026-06-01 19:00+00', 90, p_idempotency_key => 'k1')$$, :r),
+  'RA008', NULL, 'the same key with another duration is an error');
+select throws_ok(format($$select allocator.create_booking(%s, 3, '2026-06-01 19:00+00', p_idempotency_key => repeat('k', 201))$$, :r),
+  'RA001', 'idempotency key must be 1 to 200 characters', 'a key of 201 characters is refused');
+-- The one idempotency check every RPC with a key uses.
+select lives_ok($$select allocator.check_idempotency_key(NULL), allocator.check_idempotency_key(repeat('k', 200)),
+                         allocator.check_idempotency_key('k', 'hold', 7, true)$$,
+  'no key, a key of 200 characters, and a key seen with the same arguments pass');
+select throws_ok($$select allocator.check_idempotency_key('k', 'thing', 7, false, 'the detail', 'the hint')$$,
+  'RA008', 'idempotency key k was used for thing 7 with other arguments', 'a key seen with other arguments does not');
 
 select is((allocator.create_booking(:r, 2, '2026-06-01 19:00+00', 45, p_preferred_zone => 'Terrace') ->> 'end')::timestamptz,
   '2026-06-01 19:45+00', 'an explicit duration is used');

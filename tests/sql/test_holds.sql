@@ -1,5 +1,5 @@
 -- Holds: hold, confirm, release, expire; conflicts, idempotency, bad input.
-select plan(35);
+select plan(39);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Holds", "settings": {"buffer_minutes": 0},
@@ -28,7 +28,12 @@ select is((select count(*)::int from allocator.allocations where booking_id = :b
 select is((allocator.hold_tables(:b1, array[pg_temp.t('H1')], 60, 'hold-1') ->> 'hold_id')::bigint, :h1id::bigint,
   'the same idempotency key returns the same hold');
 select throws_ok(format($$select allocator.hold_tables(%s, array[%s], 60, 'hold-1')$$, :b1, pg_temp.t('H4')),
-  'RA008', NULL, 'the same key for other tables is an error');
+  'RA008', format('idempotency key hold-1 was used for hold %s with other arguments', :h1id),
+  'the same key for other tables is an error');
+select throws_ok(format($$select allocator.hold_tables(%s, array[%s], 60, 'hold-1')$$, :b2, pg_temp.t('H1')),
+  'RA008', NULL, 'the same key for another booking is an error');
+select throws_ok(format($$select allocator.hold_tables(%s, array[%s], 60, repeat('k', 201))$$, :b2, pg_temp.t('H4')),
+  'RA001', 'idempotency key must be 1 to 200 characters', 'a key of 201 characters is refused, as create_booking refuses it');
 
 select throws_ok(format($$select allocator.hold_tables(%s, array[%s], 60)$$, :b2, pg_temp.t('H1')),
   'RA003', NULL, 'an overlapping hold on the same table fails with the conflict error');
@@ -60,6 +65,11 @@ select is((select kind from allocator.allocations where booking_id = :b1), 'conf
 select is((allocator.confirm_hold(:h1id) ->> 'changed')::boolean, false, 'confirming twice changes nothing');
 select is((select count(*)::int from allocator.booking_state_history where booking_id = :b1 and to_state = 'confirmed'), 1,
   'and writes one confirmation only');
+select is((select array_agg(topic order by id) from allocator.events
+            where booking_id = :b1 and topic in ('hold.confirmed', 'booking.confirmed')),
+  array['hold.confirmed', 'booking.confirmed'], 'and one hold.confirmed event before booking.confirmed');
+select is((select metadata from allocator.booking_state_history where booking_id = :b1 and to_state = 'confirmed'),
+  jsonb_build_object('hold_id', :h1id, 'table_ids', array[pg_temp.t('H1')]), 'the history names the hold and its tables');
 
 -- an expired hold never blocks, even before the sweep
 select (allocator.hold_tables(:b2, array[pg_temp.t('H4')], 30) ->> 'hold_id')::bigint as h2id \gset

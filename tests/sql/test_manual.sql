@@ -1,5 +1,5 @@
 -- Manual actions: staff only, reason required, same history as automation; operator views.
-select plan(24);
+select plan(28);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Manual", "settings": {"buffer_minutes": 0},
@@ -45,8 +45,19 @@ select (allocator.create_booking(:r, 3, '2026-06-01 19:00+00', 90) ->> 'booking_
 select is(allocator.force_confirm(:b3, 'staff:bob', 'birthday, extra chair', array[pg_temp.t('N3')]) ->> 'tables',
   format('[%s]', pg_temp.t('N3')), 'force_confirm may seat a party above the table''s capacity');
 select (allocator.create_booking(:r, 2, '2026-06-01 21:00+00', 60) ->> 'booking_id')::bigint as b4 \gset
-select (allocator.hold_tables(:b4, array[pg_temp.t('N1')]) ->> 'hold_id') is not null as x \gset
+select (allocator.hold_tables(:b4, array[pg_temp.t('N1')]) ->> 'hold_id')::bigint as h4 \gset
 select is(allocator.force_confirm(:b4, 'staff:bob', 'on its hold') ->> 'state', 'confirmed', 'force_confirm confirms a held booking');
+-- Confirming a hold is one function, whoever calls it: the same hold, allocations and events.
+select is((select status from allocator.holds where id = :h4), 'confirmed', 'its hold is confirmed');
+select is((select array_agg(kind) from allocator.allocations where booking_id = :b4), array['confirmed'],
+  'its held table is its confirmed seat');
+select is((select array_agg(topic order by id) from allocator.events
+            where booking_id = :b4 and topic in ('hold.confirmed', 'booking.confirmed')
+              and coalesce((payload ->> 'hold_id')::bigint, :h4) = :h4),
+  array['hold.confirmed', 'booking.confirmed'], 'force_confirm on a hold emits hold.confirmed, as confirm_hold does');
+select is((select metadata from allocator.booking_state_history where booking_id = :b4 and to_state = 'confirmed'),
+  jsonb_build_object('manual', 'force_confirm', 'hold_id', :h4, 'table_ids', array[pg_temp.t('N1')]),
+  'the history says staff confirmed that hold on those tables');
 select throws_ok(format($$select allocator.force_confirm(%s, 'staff:bob', 'again')$$, :b4), 'RA001', NULL,
   'a confirmed booking is moved only onto tables given');
 select (allocator.create_booking(:r, 2, '2026-06-01 22:00+00', 60) ->> 'booking_id')::bigint as b5 \gset

@@ -1,0 +1,299 @@
+-- Booking RPCs for application code: create, modify, cancel.
+
+create or replace function allocator.booking_json(p_booking allocator.bookings) returns jsonb
+language sql
+stable
+as $$
+  select pg_catalog.jsonb_build_object(
+    'booking_id', p_booking.id,
+    'restaurant_id', p_booking.restaurant_id,
+    'state', p_booking.state,
+    'version', p_booking.version,
+    'party_size', p_booking.party_size,
+    'start', pg_catalog.lower(p_booking.period),
+    'end', pg_catalog.upper(p_booking.period),
+    'preferred_zone_id', p_booking.preferred_zone_id,
+    'manual_review_reason', p_booking.manual_review_reason,
+    'tables', (select coalesce(pg_catalog.jsonb_agg(a.table_id order by a.table_id), '[]'::jsonb)
+                 from allocator.allocations a
+                where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id))
+$$;
+
+comment on function allocator.booking_json(allocator.bookings) is
+  'A booking as the jsonb the RPCs return (ids, state, version, party, start, end, tables)';
+
+create or replace function allocator.check_party_size(p_party_size integer) returns void
+language plpgsql
+immutable
+as $$
+begin
+  perform allocator.check_argument('party size', p_party_size, 1, 100);
+end
+$$;
+
+comment on function allocator.check_party_size(integer) is 'Raise invalid_argument unless 1 <= party size <= 100';
+
+-- The idempotency-key rule of every RPC that takes one: a key is 1 to 200 characters, and a
+-- key seen before must come with the arguments of the call that first used it. Called once to
+-- check the key, and again with what the key found (p_object, p_object_id) and whether the
+-- arguments are the same.
+create or replace function allocator.check_idempotency_key(
+  p_key text,
+  p_object text default null,
+  p_object_id bigint default null,
+  p_same_arguments boolean default true,
+  p_detail text default null,
+  p_hint text default null
+) returns void
+language plpgsql
+immutable
+as $$
+begin
+  if p_key is not null and (pg_catalog.btrim(p_key) = '' or pg_catalog.length(p_key) > 200) then
+    perform allocator.raise_error('invalid_argument', 'idempotency key must be 1 to 200 characters');
+  end if;
+  if p_key is not null and p_object_id is not null and not coalesce(p_same_arguments, false) then
+    perform allocator.raise_error('idempotency_mismatch',
+      pg_catalog.format('idempotency key %s was used for %s %s with other arguments', p_key, p_object, p_object_id),
+      p_detail, p_hint);
+  end if;
+end
+$$;
+
+comment on function allocator.check_idempotency_key(text, text, bigint, boolean, text, text) is
+  'Raise invalid_argument (RA001) unless the idempotency key is NULL or 1 to 200 characters; given the object the key already made, raise idempotency_mismatch (RA008) unless p_same_arguments';
+
+-- The period a booking occupies: from p_start for p_duration_minutes, or the restaurant's
+-- turn time for the party size.
+create or replace function allocator.booking_period(
+  p_restaurant allocator.restaurants,
+  p_party_size integer,
+  p_start timestamptz,
+  p_duration_minutes integer
+) returns tstzrange
+language plpgsql
+stable
+as $$
+declare
+  v_minutes integer := coalesce(p_duration_minutes, allocator.turn_minutes(p_restaurant.settings, p_party_size));
+begin
+  if p_start is null then
+    perform allocator.raise_error('invalid_argument', 'start time is required');
+  end if;
+  if v_minutes not between 15 and 720 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('duration must be from 15 to 720 minutes, got %s', v_minutes),
+      null, 'omit the duration to use the restaurant''s turn time for the party size');
+  end if;
+  if p_start < allocator.now() - interval '1 hour' then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('start %s is in the past', p_start));
+  end if;
+  if p_start > allocator.now() + interval '2 years' then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('start %s is more than two years ahead', p_start));
+  end if;
+  return pg_catalog.tstzrange(p_start, p_start + pg_catalog.make_interval(mins => v_minutes), '[)');
+end
+$$;
+
+comment on function allocator.booking_period(allocator.restaurants, integer, timestamptz, integer) is
+  'Validate a start and duration (default: the turn time for the party) and return the booking period';
+
+create or replace function allocator.zone_id(p_restaurant_id bigint, p_zone text) returns bigint
+language plpgsql
+stable
+as $$
+declare
+  v_id bigint;
+begin
+  if p_zone is null then
+    return null;
+  end if;
+  select z.id into v_id from allocator.zones z where z.restaurant_id = p_restaurant_id and z.name = p_zone;
+  if v_id is null then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('restaurant %s has no zone %s', p_restaurant_id, p_zone));
+  end if;
+  return v_id;
+end
+$$;
+
+comment on function allocator.zone_id(bigint, text) is 'The id of a zone by name; not_found (RA002) if the restaurant has none such';
+
+create or replace function allocator.create_booking(
+  p_restaurant_id bigint,
+  p_party_size integer,
+  p_start timestamptz,
+  p_duration_minutes integer default null,
+  p_idempotency_key text default null,
+  p_preferred_zone text default null,
+  p_metadata jsonb default '{}'::jsonb,
+  p_actor text default 'app'
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_period tstzrange;
+  v_zone bigint;
+  v_booking allocator.bookings;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  v_period := allocator.booking_period(v_restaurant, p_party_size, p_start, p_duration_minutes);
+  v_zone := allocator.zone_id(p_restaurant_id, p_preferred_zone);
+  perform allocator.check_idempotency_key(p_idempotency_key);
+  if p_metadata is null or pg_catalog.jsonb_typeof(p_metadata) <> 'object' then
+    perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
+  end if;
+
+  insert into allocator.bookings
+         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
+  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata)
+  on conflict (restaurant_id, idempotency_key) do nothing
+  returning * into v_booking;
+
+  if not found then
+    -- The key was used before (or by a concurrent call that committed first).
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = p_restaurant_id and b.idempotency_key = p_idempotency_key;
+    perform allocator.check_idempotency_key(p_idempotency_key, 'booking', v_booking.id,
+      (v_booking.party_size, pg_catalog.lower(v_booking.period), v_booking.preferred_zone_id)
+        is not distinct from (p_party_size, pg_catalog.lower(v_period), v_zone)
+        and (p_duration_minutes is null or pg_catalog.upper(v_booking.period) = pg_catalog.upper(v_period)),
+      pg_catalog.format('existing: party %s at %s', v_booking.party_size, pg_catalog.lower(v_booking.period)),
+      'use a new key for a new booking, or modify_booking to change this one');
+    return allocator.booking_json(v_booking) || '{"created": false}'::jsonb;
+  end if;
+
+  perform allocator.record_state(p_restaurant_id, v_booking.id, null, 'created', v_booking.version,
+    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period));
+  perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
+  return allocator.booking_json(v_booking) || '{"created": true}'::jsonb;
+end
+$$;
+
+comment on function allocator.create_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text) is
+  'Create a booking (state created, queued for assignment). Duration defaults to the turn time for the party; the same idempotency key with the same arguments returns the same booking, with other arguments raises idempotency_mismatch (RA008)';
+
+-- Frees everything a booking holds: active holds are released and every allocation
+-- (held or confirmed) is deleted.
+create or replace function allocator.free_booking_tables(p_booking allocator.bookings, p_hold_status text) returns integer
+language plpgsql
+volatile
+as $$
+declare
+  v_count integer;
+  v_hold_id bigint;
+begin
+  for v_hold_id in
+    update allocator.holds h
+       set status = p_hold_status, closed_at = allocator.now()
+     where h.restaurant_id = p_booking.restaurant_id and h.booking_id = p_booking.id and h.status = 'active'
+    returning h.id
+  loop
+    perform allocator.emit_event(p_booking.restaurant_id, 'hold.' || p_hold_status, p_booking.id,
+      pg_catalog.jsonb_build_object('hold_id', v_hold_id, 'booking_id', p_booking.id));
+  end loop;
+  delete from allocator.allocations a
+   where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id;
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+
+comment on function allocator.free_booking_tables(allocator.bookings, text) is
+  'Release a booking''s active holds (as p_hold_status) and delete all its allocations; returns how many';
+
+create or replace function allocator.modify_booking(
+  p_booking_id bigint,
+  p_expected_version integer,
+  p_start timestamptz default null,
+  p_duration_minutes integer default null,
+  p_party_size integer default null,
+  p_actor text default 'app',
+  p_reason text default null
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_restaurant allocator.restaurants;
+  v_party integer := coalesce(p_party_size, v_booking.party_size);
+  v_period tstzrange;
+  v_freed integer;
+begin
+  perform allocator.actor_role(p_actor);
+  if p_expected_version is null then
+    perform allocator.raise_error('invalid_argument', 'expected version is required');
+  end if;
+  perform allocator.check_version(v_booking, p_expected_version);
+  if p_start is null and p_duration_minutes is null and p_party_size is null then
+    perform allocator.raise_error('invalid_argument', 'nothing to modify',
+      null, 'give a new start, duration or party size');
+  end if;
+  perform allocator.check_party_size(v_party);
+  select r.* into v_restaurant from allocator.restaurants r where r.id = v_booking.restaurant_id;
+  v_period := allocator.booking_period(v_restaurant, v_party,
+    coalesce(p_start, pg_catalog.lower(v_booking.period)),
+    coalesce(p_duration_minutes,
+             case when p_party_size is null
+                  then (extract(epoch from pg_catalog.upper(v_booking.period) - pg_catalog.lower(v_booking.period)) / 60)::integer
+             end));
+  perform allocator.check_can_move(v_booking, 'created', 'and can no longer be modified');
+
+  v_freed := allocator.free_booking_tables(v_booking, 'released');
+  update allocator.bookings b
+     set party_size = v_party, period = v_period, assignment_attempts = 0
+   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  v_booking := allocator.transition(p_booking_id, p_expected_version, 'created', p_actor,
+    coalesce(p_reason, 'modified'),
+    pg_catalog.jsonb_build_object('party_size', v_party, 'period', v_period, 'freed_allocations', v_freed));
+  perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'modified');
+  return allocator.booking_json(v_booking);
+end
+$$;
+
+comment on function allocator.modify_booking(bigint, integer, timestamptz, integer, integer, text, text) is
+  'Change a booking''s start, duration or party size at p_expected_version: drops its holds and allocations, returns it to created and queues it again';
+
+create or replace function allocator.cancel_booking(
+  p_booking_id bigint,
+  p_expected_version integer default null,
+  p_actor text default 'app',
+  p_reason text default null
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_freed integer;
+begin
+  perform allocator.actor_role(p_actor);
+  if v_booking.state = 'cancelled' then
+    return allocator.booking_json(v_booking) || '{"changed": false}'::jsonb;
+  end if;
+  perform allocator.check_version(v_booking, p_expected_version);
+  perform allocator.check_can_move(v_booking, 'cancelled', 'and cannot be cancelled');
+  v_freed := allocator.free_booking_tables(v_booking, 'released');
+  perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
+  v_booking := allocator.transition(p_booking_id, v_booking.version, 'cancelled', p_actor,
+    coalesce(p_reason, 'cancelled'), pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  return allocator.booking_json(v_booking) || '{"changed": true}'::jsonb;
+end
+$$;
+
+comment on function allocator.cancel_booking(bigint, integer, text, text) is
+  'Cancel a booking and free its tables; cancelling a cancelled booking changes nothing';
+
+

@@ -1,0 +1,81 @@
+create or replace function allocator.tenant_allows(p_restaurant_id bigint) returns boolean
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  -- pg_has_role is true for superusers on every role; they are never restricted.
+  select case
+    when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then true
+    when not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then true
+    else exists (select 1 from allocator.tenant_members m
+                  where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
+  end
+$$;
+
+comment on function allocator.tenant_allows(bigint) is
+  'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
+
+-- Restaurants another tenant owns are reported as missing, so ids reveal nothing.
+create or replace function allocator.require_restaurant(p_restaurant_id bigint) returns allocator.restaurants
+language plpgsql
+stable
+as $$
+declare
+  v_restaurant allocator.restaurants;
+begin
+  if p_restaurant_id is null then
+    perform allocator.raise_error('invalid_argument', 'restaurant id is required');
+  end if;
+  select r.* into v_restaurant from allocator.restaurants r where r.id = p_restaurant_id;
+  if not found or not allocator.tenant_allows(p_restaurant_id) then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('restaurant %s does not exist', p_restaurant_id));
+  end if;
+  return v_restaurant;
+end
+$$;
+
+comment on function allocator.require_restaurant(bigint) is
+  'The restaurant row, or not_found (RA002) if it does not exist or the caller''s tenancy excludes it';
+
+create or replace function allocator.booking_restaurant(p_booking_id bigint) returns bigint
+language plpgsql
+stable
+as $$
+declare
+  v_restaurant_id bigint;
+begin
+  select b.restaurant_id into v_restaurant_id from allocator.bookings b where b.id = p_booking_id;
+  if v_restaurant_id is null or not allocator.tenant_allows(v_restaurant_id) then
+    perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));
+  end if;
+  return v_restaurant_id;
+end
+$$;
+
+comment on function allocator.booking_restaurant(bigint) is
+  'The restaurant of a booking; not_found (RA002) if missing or another tenant''s';
+
+create or replace function allocator.lock_booking(p_booking_id bigint) returns allocator.bookings
+language plpgsql
+volatile
+as $$
+declare
+  v_booking allocator.bookings;
+begin
+  if p_booking_id is null then
+    perform allocator.raise_error('invalid_argument', 'booking id is required');
+  end if;
+  select b.* into v_booking from allocator.bookings b where b.id = p_booking_id for update;
+  if not found or not allocator.tenant_allows(v_booking.restaurant_id) then
+    perform allocator.raise_error('not_found', pg_catalog.format('booking %s does not exist', p_booking_id));
+  end if;
+  return v_booking;
+end
+$$;
+
+comment on function allocator.lock_booking(bigint) is
+  'Lock a booking row for the rest of the transaction and return it; not_found (RA002) if missing or another tenant''s';
+
+

@@ -1,2 +1,0 @@
--- Reverts revision 0006.
-drop function if exists allocator.check_invariants();

@@ -1,0 +1,71 @@
+-- The sets of booking states come from the lifecycle tables: terminal from booking_states,
+-- final from booking_transitions, settled from terminal plus manual_review. No function or
+-- view lists states of its own, and the partial index covers exactly the non-terminal ones.
+select plan(12);
+
+select results_eq(
+  $$ select s.state, allocator.is_terminal(s.state) from allocator.booking_states s order by s.state $$,
+  $$ select s.state, s.terminal from allocator.booking_states s order by s.state $$,
+  'is_terminal is booking_states.terminal');
+select is(allocator.is_terminal('no_such_state'), NULL, 'an unknown state is neither terminal nor not');
+
+select is(
+  (select array_agg(s.state order by s.state) from allocator.booking_states s where allocator.is_settled(s.state)),
+  array['cancelled', 'confirmed', 'failed', 'manual_review'],
+  'settled: the terminal states and manual_review');
+select is(
+  (select array_agg(s.state order by s.state) from allocator.booking_states s where allocator.is_final(s.state)),
+  array['cancelled', 'failed'],
+  'final: the states no transition leaves');
+select is(allocator.is_final('no_such_state'), NULL, 'an unknown state is neither final nor not');
+
+-- The partial index is state: its predicate names the states, and it must name the
+-- non-terminal ones.
+create function pg_temp.open_index_states() returns text[] language plpgsql as $$
+declare
+  v_states text[];
+begin
+  execute format('select array_agg(state order by state) from allocator.booking_states where %s',
+    (select pg_get_expr(i.indpred, i.indrelid) from pg_index i
+      where i.indexrelid = 'allocator.bookings_open_idx'::regclass))
+    into v_states;
+  return v_states;
+end
+$$;
+select is(pg_temp.open_index_states(),
+  (select array_agg(s.state order by s.state) from allocator.booking_states s where not s.terminal),
+  'bookings_open_idx covers exactly the non-terminal states');
+
+-- A list of three or more booking states in a function or view is a set of its own.
+create function pg_temp.state_lists(p_source text) returns integer language sql as $$
+  select count(*)::integer
+    from regexp_matches(p_source,
+           '[[(]((\s*''[a-z_]+''(::text)?\s*,)+\s*''[a-z_]+''(::text)?\s*)[])]', 'g') m
+   where (select count(*) from regexp_matches(m[1], '''([a-z_]+)''', 'g') x
+           where x[1] in (select b.state from allocator.booking_states b)) >= 3
+$$;
+select is(pg_temp.state_lists($src$
+    if v_booking.state not in ('created', 'capacity_verified', 'assigned') then
+    where kind in ('hold', 'confirmed') and b.state in ('assigned', 'assignment_in_progress')
+    where state <> ALL (ARRAY['confirmed'::text, 'failed'::text, 'cancelled'::text])
+  $src$), 2, 'the check finds lists of three states or more, in code and in view definitions');
+select is(
+  (select array_agg(s.name order by s.name)
+     from (select p.oid::regprocedure::text as name, p.prosrc as source
+             from pg_proc p where p.pronamespace = 'allocator'::regnamespace
+           union all
+           select c.oid::regclass::text, pg_get_viewdef(c.oid)
+             from pg_class c where c.relnamespace = 'allocator'::regnamespace and c.relkind in ('v', 'm')) s
+    where pg_temp.state_lists(s.source) > 0),
+  NULL, 'no function or view lists booking states of its own');
+
+-- The sets follow the tables: a state made terminal, or given a way out, changes them.
+select is(allocator.is_settled('assigned'), false, 'assigned is not settled');
+update allocator.booking_states set terminal = true where state = 'assigned';
+select is(allocator.is_terminal('assigned'), true, 'is_terminal reads booking_states');
+select is(allocator.is_settled('assigned'), true, 'and so does is_settled');
+insert into allocator.booking_transitions (from_state, to_state, description)
+values ('failed', 'created', 'test only');
+select is(allocator.is_final('failed'), false, 'is_final reads booking_transitions');
+
+select * from finish();

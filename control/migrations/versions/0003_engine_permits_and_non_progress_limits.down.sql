@@ -1,0 +1,1 @@
+-- Reverts revision 0003.

@@ -1,0 +1,1 @@
+-- Revision 0003: engine permits and non-progress limits

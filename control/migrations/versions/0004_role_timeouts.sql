@@ -1,0 +1,1 @@
+-- Revision 0004: role timeouts

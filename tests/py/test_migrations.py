@@ -199,8 +199,12 @@ def test_upgrade_from_the_previous_revision_matches_a_fresh_install(
     scratch: tuple[str, str],
 ) -> None:
     upgraded, fresh = scratch
+    # The previous release (the newest released revision), else the revision before head.
     order = revisions()
-    previous = order[-2] if len(order) > 1 else None
+    released = sorted({name.split("_")[0] for name in sqlfiles.released()})
+    previous = released[-1] if released and released[-1] != order[-1] else None
+    if previous is None and len(order) > 1:
+        previous = order[-2]
     if previous is None:
         # Only the baseline exists: the previous state is an empty database.
         migrate.upgrade("head", url=upgraded)

@@ -1,1 +1,0 @@
--- Reverts revision 0003.

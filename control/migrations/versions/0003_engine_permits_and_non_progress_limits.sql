@@ -1,1 +1,0 @@
--- Revision 0003: engine permits and non-progress limits

@@ -1,1 +1,0 @@
--- Revision 0004: role timeouts

@@ -68,11 +68,46 @@ def start_workers(url: str, count: int, log_dir: Path) -> list[subprocess.Popen[
     return procs
 
 
-def stop_workers(procs: list[subprocess.Popen[bytes]]) -> list[int]:
-    """SIGTERM each worker and wait for it; returns their exit codes."""
+def wait_for_workers(
+    url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 60.0
+) -> list[str]:
+    """Wait until every worker holds the lease of its name (``worker:demo-<n>``, owner
+    ``demo-<n>@host:pid:...``): by then it has installed its SIGTERM handler, so stopping it
+    asks it to finish cleanly, while a worker still starting up would die of the signal.
+    Returns the names of the workers that exited or were not ready within ``timeout`` s."""
+    waiting = {f"worker:demo-{i}": proc for i, proc in enumerate(procs)}
+    failed: list[str] = []
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while waiting and time.monotonic() < deadline:
+            for name, owner, _expires, live in conn.execute(query("status_leases")).fetchall():
+                proc = waiting.get(name)
+                if proc is not None and live and f":{proc.pid}:" in str(owner):
+                    del waiting[name]
+            for name, proc in list(waiting.items()):
+                if proc.poll() is not None:
+                    failed.append(name)
+                    del waiting[name]
+            if waiting:
+                time.sleep(0.1)
+    return sorted(n.removeprefix("worker:") for n in [*failed, *waiting])
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 60.0) -> list[int]:
+    """SIGTERM each worker and wait for it (a worker finishes its in-flight bookings first);
+    one still running after ``timeout`` s is killed. Returns their exit codes."""
     for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    return [proc.wait(timeout=30) for proc in procs]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    codes = []
+    for proc in procs:
+        try:
+            codes.append(proc.wait(timeout=max(0.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(proc.wait())
+    return codes
 
 
 def push_bookings(url: str, restaurant_id: int, requests: list[tuple[int, datetime]]) -> int:
@@ -110,8 +145,11 @@ def run_demo(
     since = row[0]
     procs = start_workers(url, workers, log_dir)
     console.print(f"[bold]workers[/bold] {workers} processes started (logs in {log_dir})")
-    started = time.monotonic()
     try:
+        not_ready = wait_for_workers(url, procs)
+        if not_ready:
+            console.print(f"[red]not ready[/red]: {', '.join(not_ready)}")
+        started = time.monotonic()
         created = push_bookings(url, restaurant_id, booking_requests(count, timezone))
         console.print(
             f"[bold]pushed[/bold] {created} bookings over the next five evenings "

@@ -241,6 +241,7 @@ def main() -> None:
     from rich.console import Console
 
     from control.cluster import ClusterError
+    from control.display import literal
     from control.errors import AllocatorError, translate
 
     console = Console()
@@ -249,9 +250,9 @@ def main() -> None:
     except psycopg.Error as exc:
         err = translate(exc)
         label = err.sqlstate if isinstance(err, AllocatorError) else (exc.sqlstate or "error")
-        console.print(f"[red]{label}[/red]: {err}")
+        console.print(f"[red]{literal(label)}[/red]: {literal(err, multiline=True)}")
         code = 1
     except (ClusterError, AllocatorError) as exc:
-        console.print(f"[red]error[/red]: {exc}")
+        console.print(f"[red]error[/red]: {literal(exc, multiline=True)}")
         code = 1
     sys.exit(code)

@@ -54,6 +54,7 @@ from rich.table import Table
 
 from control.cluster import project_root
 from control.db import database_url
+from control.display import literal
 from control.queries import query
 
 TIMEZONE = "Europe/Rome"
@@ -959,9 +960,9 @@ def run(args: Settings) -> int:
                 )
             except psycopg.Error as exc:
                 hint = exc.diag.message_hint
-                console.print(f"--strategy-weights: {exc.diag.message_primary}")
+                console.print(f"--strategy-weights: {literal(exc.diag.message_primary)}")
                 if hint:
-                    console.print(hint)
+                    console.print(literal(hint, multiline=True))
                 return 2
     solver = load_solver()
     day = datetime.now(ZoneInfo(TIMEZONE)).date() + timedelta(days=7)

@@ -11,13 +11,15 @@ from typing import Annotated
 
 import psycopg
 import typer
+from alembic.util import CommandError
 from rich.console import Console
 
 from control import migrate as migrations
 from control.cluster import Cluster, ClusterError, project_root
 from control.db import connect, database_url
+from control.display import cell, literal, visible
 from control.errors import AllocatorError, translate
-from control.layout import load_layout, show_layout
+from control.layout import LayoutFileError, load_layout, show_layout
 
 app = typer.Typer(
     help="allocator: restaurant bookings assigned to tables, owned by PostgreSQL.",
@@ -58,7 +60,7 @@ def db_start() -> None:
         return
     cluster = Cluster.for_project()
     started = cluster.start()
-    console.print(("started" if started else "already running") + f": {cluster.url()}")
+    console.print(("started" if started else "already running") + f": {literal(cluster.url())}")
 
 
 @db_app.command("stop")
@@ -73,7 +75,10 @@ def db_status() -> None:
     """Say whether the embedded cluster is running (exit 1 when it is not)."""
     cluster = Cluster.for_project()
     if cluster.running():
-        console.print(f"running: {cluster.url()} (data {cluster.data_dir}, log {cluster.log_file})")
+        console.print(
+            f"running: {literal(cluster.url())} "
+            f"(data {literal(cluster.data_dir)}, log {literal(cluster.log_file)})"
+        )
         return
     console.print("initialised, not running" if cluster.initialized else "not initialised")
     raise typer.Exit(1)
@@ -138,34 +143,39 @@ def migrate_release() -> None:
 
 @layout_app.command("load")
 def layout_load(
-    path: Path,
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     replace: Annotated[
         bool, typer.Option(help="Delete restaurants of the same name first.")
     ] = False,
 ) -> None:
     """Create a restaurant from a layout JSON file and print it."""
     with connect() as conn:
-        restaurant_id = load_layout(conn, path, replace=replace)
+        try:
+            restaurant_id = load_layout(conn, path, replace=replace)
+        except LayoutFileError as exc:
+            typer.echo(visible(exc), err=True)
+            raise typer.Exit(2) from exc
         show_layout(conn, restaurant_id, console)
 
 
 @layout_app.command("show")
 def layout_show(restaurant_id: int) -> None:
-    """Print a restaurant's tables and combinations."""
+    """Print a restaurant's tables and combinations (exit 1 when there is no such one)."""
     with connect() as conn:
-        show_layout(conn, restaurant_id, console)
+        if not show_layout(conn, restaurant_id, console):
+            raise typer.Exit(1)
 
 
 @app.command("demo")
 def demo(
-    bookings: Annotated[int, typer.Option(help="How many bookings to push.")] = 500,
-    workers: Annotated[int, typer.Option(help="How many worker processes.")] = 2,
+    bookings: Annotated[int, typer.Option(min=0, help="How many bookings to push.")] = 500,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="How many worker processes.")] = 2,
 ) -> None:
     """The main job: database, migrations, sample restaurant, workers, a burst of bookings."""
     from control.demo import run_demo
 
     url = database_url()
-    console.print(f"[bold]database[/bold] {url}")
+    console.print(f"[bold]database[/bold] {literal(url)}")
     migrations.upgrade("head")
     console.print("[bold]migrated[/bold] to head")
     with connect(url) as conn:
@@ -180,17 +190,23 @@ def demo(
         count=bookings,
         workers=workers,
     )
-    problems = (
-        report["duplicate_processing"]
-        or report["overlapping_allocations"]
-        or any(report["worker_exit_codes"])
-        or report["optimizer"]["violations"]
-    )
     settled = (
         report["bookings"] == bookings
         and report["confirmed"] + report["manual_review"] + report["failed"] == bookings
     )
-    if problems or not settled:
+    problems = [
+        what
+        for failed, what in (
+            (report["duplicate_processing"], "duplicate processing"),
+            (report["overlapping_allocations"], "overlapping allocations"),
+            (any(report["worker_exit_codes"]), "a worker exited with a non-zero code"),
+            (report["optimizer"]["violations"], "invariant violations"),
+            (not settled, "not every booking settled"),
+        )
+        if failed
+    ]
+    if problems:
+        console.print(f"[red]failed[/red]: {literal('; '.join(problems))}")
         raise typer.Exit(1)
 
 
@@ -268,6 +284,11 @@ def worker(
     """Process bookings: LISTEN allocator_events, claim due work, call process_booking."""
     from control.worker import Worker, WorkerConfig, configure_logging
 
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(
+            f"{visible(log_level)!r} is not one of DEBUG, INFO, WARNING, ERROR",
+            param_hint="'--log-level'",
+        )
     configure_logging(log_level.upper())
     config = WorkerConfig(
         concurrency=concurrency,
@@ -332,9 +353,9 @@ def schedule_install() -> None:
     with connect(database_url()) as conn:
         installed, removed = schedule.install(conn)
     for job_name in installed:
-        console.print(f"installed {job_name}")
+        console.print(f"installed {literal(job_name)}")
     for job_name in removed:
-        console.print(f"removed {job_name}")
+        console.print(f"removed {literal(job_name)}")
 
 
 @schedule_app.command("list")
@@ -350,7 +371,7 @@ def schedule_list() -> None:
     for column in ("id", "name", "schedule", "command", "active"):
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(str(v) for v in row))
+        grid.add_row(*(cell(v) for v in row))
     console.print(grid)
 
 
@@ -361,7 +382,7 @@ def schedule_remove() -> None:
 
     with connect(database_url()) as conn:
         for job_name in schedule.remove(conn):
-            console.print(f"removed {job_name}")
+            console.print(f"removed {literal(job_name)}")
 
 
 @app.command("status")
@@ -490,15 +511,17 @@ def import_bookings(
     try:
         rows = read_rows(file)
     except ImportFileError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(visible(exc), err=True)
         raise typer.Exit(2) from exc
     with connect(database_url()) as conn:
         report = run_import(conn, restaurant, rows, dry_run=dry_run)
     for refusal in report.refused:
         detail = f" ({refusal['detail']})" if refusal.get("detail") else ""
         typer.echo(
-            f"row {refusal['row']} external_id={refusal['external_id']}: "
-            f"{refusal['sqlstate']} {refusal['reason']}{detail}",
+            visible(
+                f"row {refusal['row']} external_id={refusal['external_id']}: "
+                f"{refusal['sqlstate']} {refusal['reason']}{detail}"
+            ),
             err=True,
         )
     verb = "imported" if report.committed else "would import"
@@ -513,7 +536,7 @@ def import_bookings(
 
 @metrics_app.command("serve")
 def metrics_serve(
-    port: Annotated[int, typer.Option(help="HTTP port.")] = 9187,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 9187,
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
     """Serve Prometheus metrics read from the metrics views."""
@@ -568,10 +591,11 @@ def main() -> None:
     except psycopg.Error as exc:
         err = translate(exc)
         label = err.sqlstate if isinstance(err, AllocatorError) else (exc.sqlstate or "error")
-        console.print(f"[red]{label}[/red]: {err}")
+        console.print(f"[red]{literal(label)}[/red]: {literal(err, multiline=True)}")
         sys.exit(1)
-    except (ClusterError, AllocatorError) as exc:
-        console.print(f"[red]error[/red]: {exc}")
+    except (ClusterError, AllocatorError, CommandError, OSError) as exc:
+        # A database, cluster or migration refusal, or a file or address that cannot be used.
+        console.print(f"[red]error[/red]: {literal(exc, multiline=True)}")
         sys.exit(1)
 
 

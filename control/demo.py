@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from control.display import cell, literal
 from control.queries import query
 
 PARTY_SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]
@@ -144,11 +145,14 @@ def run_demo(
     assert row is not None
     since = row[0]
     procs = start_workers(url, workers, log_dir)
-    console.print(f"[bold]workers[/bold] {workers} processes started (logs in {log_dir})")
     try:
         not_ready = wait_for_workers(url, procs)
+        console.print(
+            f"[bold]workers[/bold] {workers - len(not_ready)} of {workers} processes ready "
+            f"(logs in {literal(log_dir)})"
+        )
         if not_ready:
-            console.print(f"[red]not ready[/red]: {', '.join(not_ready)}")
+            console.print(f"[red]not ready[/red]: {literal(', '.join(not_ready))}")
         started = time.monotonic()
         created = push_bookings(url, restaurant_id, booking_requests(count, timezone))
         console.print(
@@ -198,7 +202,7 @@ def run_demo(
         ("elapsed (s)", "elapsed_s"),
         ("worker exit codes", "worker_exit_codes"),
     ]:
-        summary.add_row(label, str(report.get(key)))
+        summary.add_row(label, cell(report.get(key)))
     console.print(summary)
     report["optimizer"] = replan_days(url, restaurant_id, since, console)
     return report
@@ -222,11 +226,11 @@ def replan_days(url: str, restaurant_id: int, since: datetime, console: Console)
             after = run["covers_after"] if run["applied"] else run["covers_before"]
             table.add_row(
                 day.isoformat(),
-                str(run["bookings"]),
-                f"{run['covers_before']} -> {after}",
-                str(run["seated"]),
-                str(run["moved"]),
-                str(run["status"]),
+                cell(run["bookings"]),
+                cell(f"{run['covers_before']} -> {after}"),
+                cell(run["seated"]),
+                cell(run["moved"]),
+                cell(run["status"]),
                 f"{float(run['solve_ms']):.0f}",
             )
         violations = conn.execute(query("violation_count"), (restaurant_id,)).fetchone()

@@ -62,7 +62,10 @@ def _csv_row(raw: dict[str, str | None]) -> dict[str, Any]:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The bookings of a CSV file (a header line naming the columns) or a JSON-lines file."""
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"{path}: cannot be read as UTF-8 text: {exc}") from exc
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows: list[dict[str, Any]] = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -81,9 +84,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             rows.append(known)
         return rows
     reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames or "external_id" not in [f.strip() for f in reader.fieldnames]:
-        raise ImportFileError(f"{path}: the header line must name the columns, external_id too")
-    return [_csv_row(raw) for raw in reader]
+    try:
+        if not reader.fieldnames or "external_id" not in [f.strip() for f in reader.fieldnames]:
+            raise ImportFileError(f"{path}: the header line must name the columns, external_id too")
+        return [_csv_row(raw) for raw in reader]
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}:{reader.line_num}: not CSV: {exc}") from exc
 
 
 def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

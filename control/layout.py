@@ -11,7 +11,12 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
+from control.display import cell, literal
 from control.queries import query
+
+
+class LayoutFileError(ValueError):
+    """The layout file cannot be read as JSON (its content is the database's to judge)."""
 
 
 def load_layout(conn: psycopg.Connection[Any], path: Path, *, replace: bool = False) -> int:
@@ -19,11 +24,17 @@ def load_layout(conn: psycopg.Connection[Any], path: Path, *, replace: bool = Fa
 
     With ``replace``, restaurants of the same name are deleted first (with their bookings).
     """
-    layout = json.loads(path.read_text())
+    try:
+        layout = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LayoutFileError(f"{path}: cannot be read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise LayoutFileError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from exc
+    name = layout.get("name") if isinstance(layout, dict) else None
     with conn.transaction():
         if replace:
             for (restaurant_id,) in conn.execute(
-                query("restaurant_by_name"), {"name": layout.get("name")}
+                query("restaurant_by_name"), {"name": name}
             ).fetchall():
                 conn.execute(query("delete_restaurant"), {"restaurant_id": restaurant_id})
         row = conn.execute(query("import_layout"), {"layout": json.dumps(layout)}).fetchone()
@@ -31,29 +42,33 @@ def load_layout(conn: psycopg.Connection[Any], path: Path, *, replace: bool = Fa
     return int(row[0]["restaurant_id"])
 
 
-def show_layout(conn: psycopg.Connection[Any], restaurant_id: int, console: Console) -> None:
-    """Print a restaurant's tables and table combinations."""
+def show_layout(conn: psycopg.Connection[Any], restaurant_id: int, console: Console) -> bool:
+    """Print a restaurant's tables and table combinations; False if there is no such
+    restaurant."""
     with conn.cursor(row_factory=dict_row) as cur:
         restaurant = cur.execute(query("restaurant"), {"restaurant_id": restaurant_id}).fetchone()
         if restaurant is None:
             console.print(f"[red]no restaurant {restaurant_id}[/red]")
-            return
+            return False
         tables = cur.execute(query("layout_tables"), {"restaurant_id": restaurant_id}).fetchall()
         combos = cur.execute(
             query("layout_combinations"), {"restaurant_id": restaurant_id}
         ).fetchall()
 
-    grid = Table(title=f"{restaurant['name']} (#{restaurant_id}, {restaurant['timezone']}): tables")
+    grid = Table(
+        title=f"{literal(restaurant['name'])} (#{restaurant_id}, "
+        f"{literal(restaurant['timezone'])}): tables"
+    )
     for column in ("zone", "table", "seats", "combinable", "active", "neighbours"):
         grid.add_column(column)
     for t in tables:
         grid.add_row(
-            t["zone"] or "-",
-            t["label"],
-            f"{t['min_capacity']}-{t['max_capacity']}",
+            cell(t["zone"] or None),
+            cell(t["label"]),
+            cell(f"{t['min_capacity']}-{t['max_capacity']}"),
             "yes" if t["combinable"] else "no",
             "yes" if t["active"] else "no",
-            str(t["neighbours"]),
+            cell(t["neighbours"]),
         )
     console.print(grid)
 
@@ -68,10 +83,13 @@ def show_layout(conn: psycopg.Connection[Any], restaurant_id: int, console: Cons
         summary.add_row(
             str(size),
             str(len(items)),
-            ", ".join(f"{c['labels']} ({c['min_capacity']}-{c['max_capacity']})" for c in items),
+            cell(
+                ", ".join(f"{c['labels']} ({c['min_capacity']}-{c['max_capacity']})" for c in items)
+            ),
         )
     console.print(summary)
     console.print(
         f"{len(tables)} tables, {sum(t['max_capacity'] for t in tables)} seats, "
         f"{len(combos)} combinations"
     )
+    return True

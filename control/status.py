@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from control.display import cell, json_text
 from control.queries import query
 
 
@@ -17,7 +17,7 @@ def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*("-" if v is None else str(v) for v in row))
+        grid.add_row(*(cell(v) for v in row))
     return grid
 
 
@@ -59,7 +59,7 @@ def print_booking(conn: psycopg.Connection[Any], booking_id: int, console: Conso
     if row is None:
         console.print(f"[red]no booking {booking_id}[/red]")
         return False
-    console.print_json(json.dumps(row[0], default=str))
+    console.print(json_text(row[0]), soft_wrap=True)
     console.print(
         _table(
             f"booking {booking_id}: timeline",

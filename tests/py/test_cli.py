@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -158,3 +159,30 @@ def test_malformed_dates_are_refused_before_the_database(scratch_url: str) -> No
         result = run(scratch_url, *args)
         assert result.returncode == 2
         assert "does not match the formats" in result.stdout + result.stderr
+
+
+def test_demo_waits_for_its_workers_before_stopping_them(scratch_url: str) -> None:
+    # With no bookings there is nothing to wait for: the workers are stopped as soon as they
+    # are ready. Stopped while still starting up, they would die of SIGTERM (exit -15).
+    demo = run(scratch_url, "demo", "--bookings", "0")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "2 of 2 processes ready" in demo.stdout, demo.stdout
+    assert re.search(r"worker exit codes\s*│\s*\[0, 0\]", demo.stdout), demo.stdout
+
+
+def test_demo_reports_workers_that_do_not_start_or_stop(db_url: str) -> None:
+    from control.demo import stop_workers, wait_for_workers
+
+    python = [sys.executable, "-c"]
+    exits = subprocess.Popen([*python, "pass"])
+    stubborn = subprocess.Popen(
+        [
+            *python,
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print(flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert stubborn.stdout is not None and stubborn.stdout.readline()  # SIGTERM is ignored
+    assert wait_for_workers(db_url, [exits, stubborn], timeout=2) == ["demo-0", "demo-1"]
+    assert stop_workers([exits, stubborn], timeout=2) == [0, -signal.SIGKILL]

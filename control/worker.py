@@ -3,7 +3,9 @@ the database process them; fans events out to the notification handler.
 
 NOTIFY is only a wake-up. The queue and the events outbox are the truth, so a missed
 notification, a dropped connection or a restart loses nothing: after every (re)connect the
-worker catches up from the database.
+worker catches up from the database. Channels have no privileges: anyone who can connect may
+NOTIFY allocator_events, so a payload is never trusted or used, and a flood of notifications
+costs a bounded number of wake-ups per second, not one each.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -32,6 +35,9 @@ from control.queries import query
 
 # Exit code of a worker whose --name another live worker holds.
 NAME_IN_USE = 3
+
+# What allocator.emit_event sends: an event id. Any other payload is not from the schema.
+EVENT_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def _when(lease: dict[str, Any]) -> datetime:
@@ -112,6 +118,8 @@ class WorkerConfig:
     max_backoff: float = 5.0
     # How long one database call may take before its connection is presumed dead.
     io_timeout: float = 15.0
+    # Notifications arriving closer together than this wake the processors once.
+    min_wakeup_interval: float = 0.005
 
 
 class Worker:
@@ -124,6 +132,12 @@ class Worker:
         self.wake = threading.Event()
         self.processed = 0
         self._count_lock = threading.Lock()
+        # The listener's counts: notifications received, those ignored (not an event id),
+        # and the wake-ups they caused.
+        self.notifies = 0
+        self.notifies_ignored = 0
+        self.wakeups = 0
+        self._last_wakeup = 0.0
         # The worker lease "worker:<name>" is held by this process alone: a second live
         # process with the same name must not share its claims.
         self.owner = f"{config.name}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -179,6 +193,9 @@ class Worker:
                 worker=cfg.name,
                 processed=self.processed,
                 released_claims=released,
+                notifications=self.notifies,
+                notifications_ignored=self.notifies_ignored,
+                wakeups=self.wakeups,
             )
         return self.exit_code
 
@@ -239,11 +256,7 @@ class Worker:
                     self.wake.set()  # catch up on whatever happened while not listening
                     self._fan_out(conn)
                     while not self.stop.is_set():
-                        woke = False
-                        for _notify in conn.notifies(
-                            timeout=self.config.poll_interval, stop_after=1
-                        ):
-                            woke = True
+                        woke = self._wait_for_wakeup(conn)
                         self.wake.set()
                         with deadline(conn, self.config.io_timeout):
                             self._fan_out(conn)
@@ -259,6 +272,38 @@ class Worker:
                 )
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff)
+
+    def _wait_for_wakeup(self, conn: psycopg.Connection[Any]) -> bool:
+        """Wait up to the poll interval for a notification; True if one came.
+
+        A payload that is not an event id is counted and ignored. Once one has come, every
+        notification arriving until ``min_wakeup_interval`` after the previous wake-up is
+        taken with it, so however many arrive, the processors and the notification handler
+        run at most once per interval."""
+        cfg = self.config
+        woke = False
+        until = time.monotonic() + cfg.poll_interval
+        while not woke and not self.stop.is_set():
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                break
+            for notify in conn.notifies(timeout=remaining, stop_after=1):
+                woke = self._count(notify.payload) or woke
+        if woke:
+            hold = self._last_wakeup + cfg.min_wakeup_interval - time.monotonic()
+            for notify in conn.notifies(timeout=max(0.0, hold)):
+                self._count(notify.payload)
+            self._last_wakeup = time.monotonic()
+            self.wakeups += 1
+        return woke
+
+    def _count(self, payload: str) -> bool:
+        """Count a notification; whether its payload is an event id."""
+        self.notifies += 1
+        if EVENT_ID.fullmatch(payload):
+            return True
+        self.notifies_ignored += 1
+        return False
 
     def _fan_out(self, conn: psycopg.Connection[Any]) -> None:
         """Notification handler: turn new confirmed / manual_review events into notifications."""

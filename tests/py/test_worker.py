@@ -74,10 +74,11 @@ class WorkerProcess:
 def workers(db_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(name: str, *extra: str) -> WorkerProcess:
+    def start(name: str, *extra: str, listening: bool = True) -> WorkerProcess:
         worker = WorkerProcess(db_url, name, tmp_path / f"{name}.log", *extra)
         started.append(worker)
-        assert wait_for(lambda: worker.logged("listening") >= 1, 20), worker.log.read_text()
+        if listening:
+            assert wait_for(lambda: worker.logged("listening") >= 1, 60), worker.log.read_text()
         return worker
 
     yield start
@@ -241,8 +242,17 @@ def test_a_worker_takes_the_name_of_one_that_died(
     dead = workers("w-reborn", "--lease-seconds", "3")
     dead.proc.kill()
     dead.proc.wait()
-    # The dead worker's lease lapses within its TTL, and the new one starts.
-    reborn = workers("w-reborn", "--lease-seconds", "3")
+    # The dead worker last extended its lease far ahead: however long the new process takes
+    # to start, it finds the name held, and waits, since nobody moves the expiry on.
+    name = "worker:w-reborn"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        moved = "update allocator.leases set expires_at = now() + %s * interval '1 second' where name = %s"
+        assert conn.execute(moved, (600, name)).rowcount == 1
+        reborn = workers("w-reborn", "--lease-seconds", "3", listening=False)
+        assert wait_for(lambda: reborn.logged("worker name in use, waiting") == 1, 60)
+        # Then the dead worker's lease lapses (sooner than it said), and the new one starts.
+        conn.execute(moved, (1, name))
+    assert wait_for(lambda: reborn.logged("listening") == 1, 60), reborn.log.read_text()
     assert reborn.logged("worker name in use, waiting") == 1
     assert reborn.stop() == 0
 
@@ -351,16 +361,28 @@ def test_without_workers_the_sweep_progresses_the_queue(db_url: str) -> None:
 
 
 def start_tail(db_url: str) -> subprocess.Popen[str]:
-    """``allocator events tail``, once it has had time to start listening."""
+    """``allocator events tail``, once it has taken its position (events_position): it
+    prints every event committed from then on."""
+    name = f"test-tail-{os.getpid()}-{time.monotonic_ns()}"
     tail = subprocess.Popen(
         [sys.executable, "-m", "control.cli", "events", "tail"],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": db_url},
+        env={**os.environ, "DATABASE_URL": db_url, "PGAPPNAME": name},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    time.sleep(1.5)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+
+        def positioned() -> bool:
+            row = conn.execute(
+                "select count(*) from pg_stat_activity where application_name = %s"
+                " and query like '%%pg_snapshot_xmin%%'",
+                (name,),
+            ).fetchone()
+            return row == (1,)
+
+        assert wait_for(positioned, 60), "events tail did not start"
     return tail
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plpy_functions"))
 
+import solver
 from solver import Booking, Resource, blocks, feasible, solve
 
 TWO_TOPS = [Resource((1,), 1, 2), Resource((2,), 1, 2)]
@@ -129,5 +133,106 @@ def test_time_limit_bounds_the_call() -> None:
     resources, day = _random_day(7, tables=40, bookings=400)
     result = solve(resources, day, time_limit=0.5)
     assert result.solve_ms < 1000
+    assert feasible(result.assignment, day)
+    assert any(r is not None for r in result.assignment.values())
+
+
+def _dense_day(
+    seed: int, tables: int, bookings: int, size: int = 3
+) -> tuple[list[Resource], list[Booking]]:
+    """Every pair of tables adjacent: every set of up to ``size`` tables is a combination."""
+    rng = random.Random(seed)
+    caps = [rng.choice([2, 2, 4, 4, 6]) for _ in range(tables)]
+    lows = [1 if c == 2 else c // 2 for c in caps]
+    resources = [
+        Resource(ids, sum(lows[i] for i in ids), sum(caps[i] for i in ids))
+        for k in range(1, size + 1)
+        for ids in itertools.combinations(range(tables), k)
+    ]
+    day = []
+    for i in range(bookings):
+        start = rng.randrange(0, 600, 15)
+        party = rng.choice([1, 2, 2, 2, 3, 4, 4, 5, 6, 8])
+        day.append(Booking(i, party, start, start + 105 + 15 * (party > 4)))
+    return resources, day
+
+
+def test_candidates_worked_out_per_party_are_the_definition() -> None:
+    # _Options computes every booking's candidates from one pass per party size; on layouts
+    # with any capacities (combinations not the sum of their tables), current tables that
+    # fit or not, zones and locks, it gives what _candidates gives, in both orders.
+    for seed in range(300):
+        rng = random.Random(seed)
+        n = rng.randint(2, 7)
+        resources = []
+        for i in range(n):
+            low = rng.randint(1, 4)
+            resources.append(Resource((i,), low, low + rng.randint(0, 4), (rng.randint(1, 2),)))
+        for k in (2, 3):
+            for ids in itertools.combinations(range(n), k):
+                if rng.random() < 0.5:
+                    low = rng.randint(1, 8) if rng.random() < 0.5 else sum(i + 1 for i in ids)
+                    resources.append(Resource(ids, low, low + rng.randint(0, 8), (1,)))
+        keys = [r.table_ids for r in resources]
+        day = []
+        for i in range(10):
+            current = rng.choice([None, None, rng.choice(keys), (rng.randrange(n),)])
+            day.append(
+                Booking(i, rng.randint(1, 12), 0, 60, current=current,
+                        locked=current is not None and rng.random() < 0.2,
+                        must_seat=rng.random() < 0.3, preferred_zone=rng.choice([None, 1, 2]))
+            )  # fmt: skip
+        index = solver._index(resources, day)
+        options = solver._Options(index)
+        for b in day:
+            expected = solver._candidates(b, index)
+            assert options.candidates(b) == expected, (seed, b)
+            ranked = sorted(expected, key=lambda r, b=b: (-solver.value(b, r, index), r))
+            assert options.ranked(b) == ranked, (seed, b)
+
+
+def test_a_dense_layout_keeps_to_the_limit() -> None:
+    # 25 tables, every pair adjacent: 2,600 combinations. Building the model and HiGHS's
+    # presolve alone took seconds, whatever the limit.
+    pytest.importorskip("scipy.optimize")
+    resources, day = _dense_day(5, tables=25, bookings=100)
+    started = time.perf_counter()
+    result = solve(resources, day, time_limit=0.5)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.2 * 0.5 + 0.1, elapsed
+    assert feasible(result.assignment, day)
+    assert sum(1 for r in result.assignment.values() if r is not None) > 50
+
+
+def test_the_interrupt_hook_stops_the_solver_at_once() -> None:
+    # In PL/Python the hook runs a query, which raises when the statement is cancelled; a
+    # long limit does not delay it, not even while HiGHS runs (in a child process, killed).
+    pytest.importorskip("scipy.optimize")
+    resources, day = _random_day(7, tables=30, bookings=600)
+    calls = []
+
+    class Cancelled(Exception):
+        pass
+
+    def interrupt() -> None:
+        calls.append(time.perf_counter())
+        if calls[-1] - calls[0] > 0.5:
+            raise Cancelled
+
+    started = time.perf_counter()
+    with pytest.raises(Cancelled):
+        solve(resources, day, time_limit=60, interrupt=interrupt)
+    assert time.perf_counter() - started < 1.5
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert max(gaps) < 0.25, "the hook is called every few hundredths of a second"
+    children = Path(f"/proc/self/task/{threading.get_native_id()}/children")
+    if children.exists():
+        assert children.read_text().split() == [], "HiGHS's process is gone"
+
+
+def test_a_tiny_limit_still_gives_a_plan() -> None:
+    # The first greedy pass comes before the MILP: whatever is left for HiGHS, a plan.
+    resources, day = _random_day(7, tables=12, bookings=150)
+    result = solve(resources, day, time_limit=0.02)
     assert feasible(result.assignment, day)
     assert any(r is not None for r in result.assignment.values())

@@ -40,6 +40,14 @@ declare
   v_threshold integer;
   v_breaker allocator.circuit_breakers;
 begin
+  -- A success on a closed breaker with no failures changes nothing: no write, and no wait
+  -- for the other sessions of the restaurant that hold its row until they commit.
+  if p_success then
+    select b.* into v_breaker from allocator.circuit_breakers b where b.restaurant_id = p_restaurant_id;
+    if not found or (v_breaker.state = 'closed' and v_breaker.failures = 0) then
+      return 'closed';
+    end if;
+  end if;
   select (r.settings #>> '{breaker,failure_threshold}')::integer into v_threshold
     from allocator.restaurants r where r.id = p_restaurant_id;
   insert into allocator.circuit_breakers as b (restaurant_id) values (p_restaurant_id)
@@ -91,25 +99,64 @@ $$;
 comment on function allocator.backoff_ms(jsonb, bigint, integer) is
   'Retry delay in ms for an attempt: base_delay_ms * 2^(attempt-1) with a reproducible jitter of +-jitter, never above max_delay_ms';
 
--- A per-restaurant concurrency permit: one of max_parallel transaction-scoped advisory
--- locks. Released with the transaction, so a crash leaks nothing.
+-- A per-restaurant concurrency permit: one of the restaurant's slot rows 1 to max_parallel
+-- in allocator.permits, locked FOR UPDATE SKIP LOCKED until the transaction ends, so a crash
+-- leaks nothing, nobody waits, and a transaction that holds a permit gets the same one again.
+-- Locking a row needs UPDATE on its table, which no role has: only the schema's functions
+-- can hold a permit. A slot row that does not exist yet (a new restaurant, a raised
+-- max_parallel) is created by the first transaction that needs it, and held by it.
 create or replace function allocator.take_permit(p_restaurant_id bigint, p_max_parallel integer) returns integer
 language plpgsql
 volatile
 as $$
+declare
+  v_slot integer;
+  v_lock_timeout text;
+  v_created boolean := false;
 begin
-  for v_slot in 0 .. p_max_parallel - 1 loop
-    if pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('allocator.permit'),
-         ((p_restaurant_id * 64 + v_slot) % 2147483647)::integer) then
-      return v_slot;
-    end if;
+  select p.slot into v_slot from allocator.permits p
+   where p.restaurant_id = p_restaurant_id and p.slot <= p_max_parallel
+   order by p.slot
+   limit 1
+   for update skip locked;
+  if found then
+    return v_slot;
+  end if;
+  -- Create the first missing slot. Another session creating the same slot at this moment
+  -- would make the insert wait for its transaction: after 10 ms, try the next one instead.
+  v_lock_timeout := pg_catalog.current_setting('lock_timeout');
+  perform pg_catalog.set_config('lock_timeout', '10ms', true);
+  for v_slot in
+    select s.slot from pg_catalog.generate_series(1, p_max_parallel) as s (slot)
+     where not exists (select 1 from allocator.permits p
+                        where p.restaurant_id = p_restaurant_id and p.slot = s.slot)
+     order by s.slot
+  loop
+    begin
+      insert into allocator.permits (restaurant_id, slot) values (p_restaurant_id, v_slot)
+      on conflict (restaurant_id, slot) do nothing;
+      v_created := found;
+    exception when lock_not_available then
+      v_created := false;
+    end;
+    exit when v_created;
   end loop;
-  return null;
+  perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+  if v_created then
+    return v_slot;
+  end if;
+  -- Slots created and released by other sessions meanwhile.
+  select p.slot into v_slot from allocator.permits p
+   where p.restaurant_id = p_restaurant_id and p.slot <= p_max_parallel
+   order by p.slot
+   limit 1
+   for update skip locked;
+  return v_slot;
 end
 $$;
 
 comment on function allocator.take_permit(bigint, integer) is
-  'Take one of the restaurant''s max_parallel assignment permits for this transaction; the slot number, or NULL if all are taken';
+  'Take one of the restaurant''s max_parallel assignment permits for this transaction (a row of allocator.permits, locked FOR UPDATE SKIP LOCKED, or created if missing); the slot number from 1, or NULL if all are taken';
 
 -- Whether the restaurant is in the engine's rollout: a stable hash of its id against the percentage.
 create or replace function allocator.in_rollout(p_restaurant_id bigint, p_percent integer) returns boolean
@@ -197,6 +244,63 @@ $$;
 comment on function allocator.retry_or_review(allocator.bookings, jsonb, integer, text, text) is
   'Schedule a retry with backoff, or send the booking to manual_review once max_attempts is reached';
 
+-- A booking put back retry.max_deferrals times in a row without being worked on goes to a
+-- person, with the reason of the last time.
+create or replace function allocator.review_deferred(
+  p_booking allocator.bookings,
+  p_reason text,
+  p_deferrals integer,
+  p_actor text
+) returns jsonb
+language plpgsql
+volatile
+as $$
+begin
+  perform allocator.transition(p_booking.id, p_booking.version, 'manual_review', p_actor,
+    pg_catalog.format('%s after %s deferrals', p_reason, p_deferrals),
+    pg_catalog.jsonb_build_object('deferrals', p_deferrals));
+  perform allocator.dequeue(p_booking.restaurant_id, p_booking.id);
+  return allocator.outcome('manual_review', p_reason, p_booking.assignment_attempts, null, null, null, p_booking.id);
+end
+$$;
+
+comment on function allocator.review_deferred(allocator.bookings, text, integer, text) is
+  'Send a booking that was put back retry.max_deferrals times in a row without an attempt to manual_review (reason "<reason> after <n> deferrals") and take it off the queue';
+
+-- Puts a booking the engine did not work on (circuit_open, rate_limited) back on the queue
+-- after p_delay_ms and counts it on its queue row; the retry.max_deferrals-th time in a row
+-- it goes to manual review instead. Nothing else about the booking changes.
+create or replace function allocator.defer_or_review(
+  p_booking allocator.bookings,
+  p_max_deferrals integer,
+  p_reason text,
+  p_delay_ms integer,
+  p_actor text
+) returns jsonb
+language plpgsql
+volatile
+as $$
+declare
+  v_deferrals integer;
+begin
+  insert into allocator.assignment_queue as q (restaurant_id, booking_id, run_at, attempt, reason, deferrals)
+  values (p_booking.restaurant_id, p_booking.id,
+          allocator.now() + pg_catalog.make_interval(secs => p_delay_ms / 1000.0),
+          p_booking.assignment_attempts, p_reason, 1)
+  on conflict (restaurant_id, booking_id) do update
+     set run_at = excluded.run_at, attempt = excluded.attempt, reason = excluded.reason,
+         enqueued_at = allocator.now(), deferrals = q.deferrals + 1
+  returning q.deferrals into v_deferrals;
+  if v_deferrals >= p_max_deferrals then
+    return allocator.review_deferred(p_booking, p_reason, v_deferrals, p_actor);
+  end if;
+  return allocator.outcome('retry', p_reason, p_booking.assignment_attempts, p_delay_ms, null, null, p_booking.id);
+end
+$$;
+
+comment on function allocator.defer_or_review(allocator.bookings, integer, text, integer, text) is
+  'Put a booking the engine did not work on back on the queue after p_delay_ms, counting the deferral on its queue row; the p_max_deferrals-th time in a row (the retry.max_deferrals setting), send it to manual_review instead';
+
 create or replace function allocator.process_booking(p_booking_id bigint, p_worker text default 'worker')
 returns jsonb
 language plpgsql
@@ -226,10 +330,15 @@ declare
   v_sqlstate text;
   v_cutoff timestamptz;
   v_timezone text;
+  v_run_at timestamptz;
+  v_deferrals integer;
+  v_queue_reason text;
+  v_max_deferrals integer;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
   end if;
+  perform allocator.check_length('worker name', p_worker);
   v_actor := 'worker:' || p_worker;
   if p_booking_id is null then
     perform allocator.raise_error('invalid_argument', 'booking id is required');
@@ -239,26 +348,55 @@ begin
     return allocator.outcome('noop', 'not_found', 0, null, null, null, p_booking_id);
   end if;
 
-  -- One worker per booking: a transaction-scoped advisory lock, never waited for.
-  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('allocator.booking'),
-       (p_booking_id % 2147483647)::integer) then
-    return allocator.outcome('noop', 'lock_contention', 0, null, null, null, p_booking_id);
-  end if;
+  -- One session per booking: the booking's row lock, never waited for. Only the schema's
+  -- functions can lock the row: SELECT ... FOR UPDATE needs UPDATE on bookings.
   select b.* into v_booking from allocator.bookings b
-   where b.restaurant_id = v_restaurant_id and b.id = p_booking_id for update;
+   where b.restaurant_id = v_restaurant_id and b.id = p_booking_id for update skip locked;
+  if not found then
+    -- Another session holds the booking's row (another process_booking, a modification, a
+    -- hold or a staff action in an open transaction): never wait for it. Its queue row is due
+    -- again in a second, no longer leased, and counts the deferral (retry.max_deferrals in a
+    -- row send the booking to manual review once its row is free), unless that row is locked
+    -- too (its holder is moving it), or this transaction has written already (run_one
+    -- claimed the row in it): an update would then check the row's foreign key again, which
+    -- locks the booking row and would wait. Such a row keeps its lease and is claimed again
+    -- when the lease runs out.
+    if pg_catalog.pg_current_xact_id_if_assigned() is null then
+      update allocator.assignment_queue q
+         set run_at = allocator.now() + interval '1 second', reason = 'row_locked',
+             deferrals = q.deferrals + 1
+        from (select l.restaurant_id, l.booking_id from allocator.assignment_queue l
+               where l.restaurant_id = v_restaurant_id and l.booking_id = p_booking_id
+                 for update skip locked) l
+       where q.restaurant_id = l.restaurant_id and q.booking_id = l.booking_id;
+      if found then
+        return allocator.outcome('retry', 'row_locked', 0, 1000, null, null, p_booking_id);
+      end if;
+    end if;
+    return allocator.outcome('noop', 'row_locked', 0, null, null, null, p_booking_id);
+  end if;
   v_lock_wait := pg_catalog.round((extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000)::numeric, 3);
   if allocator.is_settled(v_booking.state) or v_booking.state = 'assigned' then
     -- Terminal, waiting for a person, or holding tables: nothing for the engine to do.
     perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
     return allocator.outcome('noop', 'state_' || v_booking.state, v_booking.assignment_attempts, null, null, null, p_booking_id);
   end if;
-  if exists (select 1 from allocator.assignment_queue q
-              where q.restaurant_id = v_booking.restaurant_id and q.booking_id = v_booking.id
-                and q.run_at > allocator.now()) then
+  select q.run_at, q.deferrals, q.reason into v_run_at, v_deferrals, v_queue_reason
+    from allocator.assignment_queue q
+   where q.restaurant_id = v_booking.restaurant_id and q.booking_id = v_booking.id;
+  if v_run_at > allocator.now() then
     return allocator.outcome('noop', 'not_due', v_booking.assignment_attempts, null, null, null, p_booking_id);
   end if;
 
   select r.settings, r.timezone into v_settings, v_timezone from allocator.restaurants r where r.id = v_booking.restaurant_id;
+  -- Put back retry.max_deferrals times in a row without being worked on (the last time, say,
+  -- because another session held its row): a person decides now. Settings stored before the
+  -- setting existed lack it: the default applies.
+  v_max_deferrals := coalesce((v_settings #>> '{retry,max_deferrals}')::integer,
+                              (allocator.default_settings() #>> '{retry,max_deferrals}')::integer);
+  if v_deferrals >= v_max_deferrals then
+    return allocator.review_deferred(v_booking, v_queue_reason, v_deferrals, v_actor);
+  end if;
   v_flags := v_settings -> 'flags';
   v_engine := (v_flags ->> 'pipeline_enabled')::boolean and not (v_flags ->> 'kill_switch')::boolean
               and allocator.in_rollout(v_booking.restaurant_id, (v_flags ->> 'rollout_percent')::integer);
@@ -282,17 +420,13 @@ begin
   end if;
 
   v_breaker := allocator.breaker_allow(v_booking.restaurant_id);
+  -- An open breaker, or every permit taken: back on the queue, counted (defer_or_review).
   if v_breaker = 'open' then
-    perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'circuit_open',
-      allocator.now() + pg_catalog.make_interval(secs => (v_settings #>> '{breaker,cooldown_seconds}')::integer),
-      v_booking.assignment_attempts);
-    return allocator.outcome('retry', 'circuit_open', v_booking.assignment_attempts,
-      (v_settings #>> '{breaker,cooldown_seconds}')::integer * 1000, null, null, p_booking_id);
+    return allocator.defer_or_review(v_booking, v_max_deferrals, 'circuit_open',
+      (v_settings #>> '{breaker,cooldown_seconds}')::integer * 1000, v_actor);
   end if;
   if allocator.take_permit(v_booking.restaurant_id, (v_flags ->> 'max_parallel')::integer) is null then
-    perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'rate_limited',
-      allocator.now() + interval '200 milliseconds', v_booking.assignment_attempts);
-    return allocator.outcome('retry', 'rate_limited', v_booking.assignment_attempts, 200, null, null, p_booking_id);
+    return allocator.defer_or_review(v_booking, v_max_deferrals, 'rate_limited', 200, v_actor);
   end if;
 
   -- Walk the lifecycle up to assignment_in_progress.
@@ -388,6 +522,6 @@ end
 $$;
 
 comment on function allocator.process_booking(bigint, text) is
-  'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review; in a pooling restaurant, before its day''s cut-off, leave it waiting for the nightly optimizer (outcome deferred). Idempotent: a booking with nothing to do is a noop with a reason';
+  'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review (also after retry.max_deferrals calls in a row that could not work on it: row_locked, circuit_open, rate_limited); in a pooling restaurant, before its day''s cut-off, leave it waiting for the nightly optimizer (outcome deferred). Idempotent: a booking with nothing to do is a noop with a reason';
 
 

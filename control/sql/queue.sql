@@ -27,18 +27,23 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_restricted boolean;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
   end if;
+  perform allocator.check_length('worker name', p_worker);
   perform allocator.check_argument('limit', p_limit, 1, 1000);
   perform allocator.check_argument('lease (seconds)', p_lease_seconds, 1, 3600);
+  v_restricted := allocator.tenant_restricted();
   return query
     with due as (
       select q.restaurant_id, q.booking_id
         from allocator.assignment_queue q
        where q.run_at <= allocator.now()
          and (q.lease_expires_at is null or q.lease_expires_at <= allocator.now())
+         and (not v_restricted or allocator.tenant_allows(q.restaurant_id))
        order by q.run_at, q.booking_id
        limit p_limit
        for update skip locked
@@ -53,7 +58,7 @@ end
 $$;
 
 comment on function allocator.claim_due(text, integer, integer) is
-  'Lease up to p_limit due queue rows to p_worker for p_lease_seconds (FOR UPDATE SKIP LOCKED: concurrent workers never get the same row)';
+  'Lease up to p_limit due queue rows to p_worker for p_lease_seconds (FOR UPDATE SKIP LOCKED: concurrent workers never get the same row); a tenant-restricted login claims only its restaurants'' rows';
 
 create or replace function allocator.lease_acquire(
   p_name text,
@@ -71,19 +76,23 @@ declare
   v_lease allocator.leases;
   v_previous text;
   v_now timestamptz;
+  v_name text;
 begin
   if p_name is null or p_name = '' or p_owner is null or p_owner = '' then
     perform allocator.raise_error('invalid_argument', 'lease name and owner are required');
   end if;
+  perform allocator.check_length('lease name', p_name);
+  perform allocator.check_length('lease owner', p_owner);
   perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
   perform allocator.check_argument('wait (ms)', p_wait_ms, 0, 600000);
+  v_name := allocator.tenant_scoped_name(p_name);
   loop
     -- allocator.now() stands still within the transaction: while waiting, a lease must be
     -- able to expire, so the time moves on by the time waited.
     v_now := allocator.now() + (pg_catalog.clock_timestamp() - v_started);
-    select l.owner into v_previous from allocator.leases l where l.name = p_name;
+    select l.owner into v_previous from allocator.leases l where l.name = v_name;
     insert into allocator.leases as l (name, owner, acquired_at, expires_at)
-    values (p_name, p_owner, v_now, v_now + pg_catalog.make_interval(secs => p_ttl_seconds))
+    values (v_name, p_owner, v_now, v_now + pg_catalog.make_interval(secs => p_ttl_seconds))
     on conflict (name) do update
        set owner = excluded.owner, expires_at = excluded.expires_at,
            acquired_at = case when l.owner = excluded.owner then l.acquired_at else excluded.acquired_at end,
@@ -95,11 +104,11 @@ begin
     perform pg_catalog.pg_sleep(0.005);
   end loop;
   insert into allocator.lease_waits (name, owner, acquired, waited_ms, taken_over_from)
-  values (p_name, p_owner, v_lease.name is not null,
+  values (v_name, p_owner, v_lease.name is not null,
           extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000,
           case when v_lease.name is not null and v_previous is distinct from p_owner then v_previous end);
   if v_lease.name is null then
-    select l.* into v_lease from allocator.leases l where l.name = p_name;
+    select l.* into v_lease from allocator.leases l where l.name = v_name;
     return pg_catalog.jsonb_build_object('acquired', false, 'name', p_name, 'owner', v_lease.owner,
                                          'expires_at', v_lease.expires_at);
   end if;
@@ -110,7 +119,7 @@ end
 $$;
 
 comment on function allocator.lease_acquire(text, text, integer, integer) is
-  'Take the named lease for p_ttl_seconds if it is free, expired or already ours, waiting up to p_wait_ms; records the wait in lease_waits';
+  'Take the named lease for p_ttl_seconds if it is free, expired or already ours, waiting up to p_wait_ms; records the wait in lease_waits. A tenant-restricted login''s leases are its own (stored as tenant "login": name)';
 
 create or replace function allocator.lease_extend(p_name text, p_owner text, p_ttl_seconds integer default 30) returns boolean
 language plpgsql
@@ -119,12 +128,14 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+  perform allocator.check_length('lease name', p_name);
+  perform allocator.check_length('lease owner', p_owner);
   perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
   -- Only the owner extends; a lease taken over by another owner stays theirs.
   update allocator.leases l
      set expires_at = allocator.now() + pg_catalog.make_interval(secs => p_ttl_seconds),
          extended_at = allocator.now()
-   where l.name = p_name and l.owner = p_owner;
+   where l.name = allocator.tenant_scoped_name(p_name) and l.owner = p_owner;
   return found;
 end
 $$;
@@ -139,7 +150,9 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  delete from allocator.leases l where l.name = p_name and l.owner = p_owner;
+  perform allocator.check_length('lease name', p_name);
+  perform allocator.check_length('lease owner', p_owner);
+  delete from allocator.leases l where l.name = allocator.tenant_scoped_name(p_name) and l.owner = p_owner;
   return found;
 end
 $$;

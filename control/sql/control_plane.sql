@@ -11,14 +11,20 @@ as $$
 declare
   v_last bigint;
   v_last_xact xid8;
+  v_subscriber text;
+  v_restricted boolean;
 begin
   if p_subscriber is null or p_subscriber = '' then
     perform allocator.raise_error('invalid_argument', 'subscriber name is required');
   end if;
+  perform allocator.check_length('subscriber name', p_subscriber);
   perform allocator.check_argument('limit', p_limit, 1, 10000);
-  insert into allocator.subscriber_cursors (subscriber) values (p_subscriber) on conflict do nothing;
+  -- A tenant-restricted login reads its restaurants' events through cursors of its own.
+  v_restricted := allocator.tenant_restricted();
+  v_subscriber := allocator.tenant_scoped_name(p_subscriber);
+  insert into allocator.subscriber_cursors (subscriber) values (v_subscriber) on conflict do nothing;
   select c.last_event_id, c.last_xact into v_last, v_last_xact from allocator.subscriber_cursors c
-   where c.subscriber = p_subscriber for update skip locked;
+   where c.subscriber = v_subscriber for update skip locked;
   if not found then
     return;
   end if;
@@ -27,6 +33,7 @@ begin
       select e.* from allocator.events e
        where (e.xact, e.id) > (v_last_xact, v_last)
          and e.xact < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+         and (not v_restricted or allocator.tenant_allows(e.restaurant_id))
        order by e.xact, e.id
        limit p_limit
     ), last as (
@@ -35,7 +42,7 @@ begin
       update allocator.subscriber_cursors c
          set last_xact = last.xact, last_event_id = last.id, updated_at = allocator.now()
         from last
-       where c.subscriber = p_subscriber
+       where c.subscriber = v_subscriber
       returning c.last_event_id
     )
     select b.* from batch b order by b.xact, b.id;
@@ -43,7 +50,7 @@ end
 $$;
 
 comment on function allocator.read_events(text, integer) is
-  'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them';
+  'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
 
 -- The notification handler: turns confirmed and manual_review events into notifications.
 create or replace function allocator.deliver_notifications(p_limit integer default 500)
@@ -76,17 +83,21 @@ as $$
 $$;
 
 comment on function allocator.deliver_notifications(integer) is
-  'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read';
+  'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
 
 -- One step of the sweep that keeps the pipeline moving with no worker at all: claim one due
 -- booking and process it in a subtransaction of its own. A failure is a warning: the
 -- booking's 60-second lease runs out and it is claimed again later, and the sweep goes on.
+-- Nothing here waits on another session: claim_due and process_booking skip locked rows,
+-- and any other lock wait (a table another session holds uncommitted) ends after
+-- lock_timeout as a failed attempt, retried with backoff.
 create or replace function allocator.run_one(p_worker text default 'sweeper')
 returns bigint
 language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
 as $$
 declare
   v_booking_id bigint;
@@ -156,10 +167,8 @@ comment on procedure allocator.sweep(integer, text) is
   'Process up to p_limit due bookings, one transaction each (CALL it outside a transaction block; the pg_cron job runs it every minute)';
 
 -- The pg_cron jobs the project wants, computed in the database: names, schedules (UTC),
--- commands. The nightly optimizer runs at the restaurant's pooling.cutoff (03:30 unless set)
--- in restaurant time, converted with today's UTC
--- offset (pg_cron knows only UTC, so the job shifts by an hour at DST changes until the
--- next `allocator schedule install`).
+-- commands. pg_cron knows only UTC, so no job runs at a restaurant's local time: the nightly
+-- job ticks every minute and nightly_sweep plans each restaurant at its own cut-off.
 create or replace function allocator.cron_plan() returns table (jobname text, schedule text, command text)
 language sql
 stable
@@ -171,23 +180,171 @@ as $$
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''
   union all
-  select pg_catalog.format('allocator-optimize-%s', r.id),
-         pg_catalog.format('%s %s * * *',
-           extract(minute from u.at)::integer, extract(hour from u.at)::integer),
-         pg_catalog.format('select allocator.nightly_optimize(%s)', r.id)
-    from allocator.restaurants r
-    cross join lateral (
-      select ((pg_catalog.date_trunc('day', allocator.now() at time zone r.timezone)
-               + coalesce(r.settings #>> '{pooling,cutoff}',
-                          allocator.default_settings() #>> '{pooling,cutoff}')::time)
-               at time zone r.timezone) at time zone 'UTC' as at) u
-   where pg_catalog.to_regprocedure('allocator.nightly_optimize(bigint)') is not null
+  -- One job for every restaurant: each restaurant's plan runs once per local day, at the
+  -- first tick at or after its pooling.cutoff in its own time zone (run_nightly).
+  select 'allocator-nightly', '* * * * *', 'call allocator.nightly_sweep()'
 $$;
 
 comment on function allocator.cron_plan() is
-  'The pg_cron jobs allocator needs (sweeps every minute, history cleanup, nightly optimizer per restaurant at its pooling.cutoff local time, 03:30 by default, in UTC)';
+  'The pg_cron jobs allocator needs, schedules in UTC: hold expiry and queue sweep every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
 
-create or replace view allocator.queue_status as
+-- The nightly plan. A restaurant's local day D is planned once, at the first tick at or
+-- after its cut-off: D + pooling.cutoff read in the restaurant's time zone, the instant
+-- pool_cutoff() gives the day's pool. PostgreSQL reads a local time the clocks skip with
+-- the offset before the change (02:30 on a spring-forward night is 03:30 summer time) and
+-- one that happens twice as its second occurrence (after the clocks went back).
+create or replace function allocator.nightly_cutoff(p_timezone text, p_settings jsonb, p_day date)
+returns timestamptz
+language sql
+stable
+as $$
+  select (p_day + coalesce(p_settings #>> '{pooling,cutoff}',
+                           allocator.default_settings() #>> '{pooling,cutoff}')::time) at time zone p_timezone
+$$;
+
+comment on function allocator.nightly_cutoff(text, jsonb, date) is
+  'The instant of a restaurant''s pooling.cutoff on local day p_day (a skipped local time read with the offset before the change, a repeated one as its second occurrence)';
+
+-- Attempts at a day's plan before it is left to the fallback (nightly_plans.status failed).
+create or replace function allocator.nightly_max_attempts() returns integer
+language sql
+immutable
+parallel safe
+as $$
+  select 3
+$$;
+
+comment on function allocator.nightly_max_attempts() is
+  'How many ticks try a failing nightly plan before its day is given up (3)';
+
+-- PL/pgSQL, so that the code also installs on a revision before nightly_plans existed.
+create or replace function allocator.nightly_due()
+returns table (restaurant_id bigint, day date, cutoff_at timestamptz)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return query
+    select r.id, l.day, allocator.nightly_cutoff(r.timezone, r.settings, l.day)
+      from allocator.restaurants r
+      cross join lateral (select (allocator.now() at time zone r.timezone)::date as day) l
+     where allocator.tenant_allows(r.id)
+       and allocator.nightly_cutoff(r.timezone, r.settings, l.day) <= allocator.now()
+       and not exists (select 1 from allocator.nightly_plans p
+                        where p.restaurant_id = r.id and p.day = l.day
+                          and (p.status = 'done' or p.attempts >= allocator.nightly_max_attempts()))
+     order by 3, 1;
+end
+$$;
+
+comment on function allocator.nightly_due() is
+  'The restaurants whose current local day is due for its nightly plan: its pooling.cutoff has passed and the day is not planned yet (nor given up after failing); with the day and the cut-off''s instant, earliest cut-off first';
+
+-- One restaurant's nightly plan, if due: replan_day for its local day, recorded in
+-- nightly_plans so the day is never planned twice. Lock waits are bounded (lock_timeout):
+-- a plan that cannot lock a booking fails, and the next tick tries again.
+create or replace function allocator.run_nightly(p_restaurant_id bigint)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
+as $$
+declare
+  v_restaurant allocator.restaurants;
+  v_day date;
+  v_cutoff timestamptz;
+  v_status text;
+  v_attempts integer;
+  v_result jsonb;
+  v_error text;
+  v_sqlstate text;
+begin
+  v_restaurant := allocator.require_restaurant(p_restaurant_id);
+  v_day := (allocator.now() at time zone v_restaurant.timezone)::date;
+  v_cutoff := allocator.nightly_cutoff(v_restaurant.timezone, v_restaurant.settings, v_day);
+  v_result := pg_catalog.jsonb_build_object('ran', false, 'restaurant_id', p_restaurant_id,
+    'day', v_day, 'cutoff_at', v_cutoff);
+  if allocator.now() < v_cutoff then
+    return v_result || '{"reason": "before_cutoff"}';
+  end if;
+  -- Another session planning this restaurant right now: never wait for it.
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('allocator.nightly'),
+       (p_restaurant_id % 2147483647)::integer) then
+    return v_result || '{"reason": "busy"}';
+  end if;
+  select p.status, p.attempts into v_status, v_attempts from allocator.nightly_plans p
+   where p.restaurant_id = p_restaurant_id and p.day = v_day;
+  if v_status = 'done' then
+    return v_result || '{"reason": "planned"}';
+  elsif v_attempts >= allocator.nightly_max_attempts() then
+    return v_result || '{"reason": "failed"}';
+  end if;
+  begin
+    v_result := v_result || allocator.replan_day(p_restaurant_id, v_day)
+                || pg_catalog.jsonb_build_object('ran', true, 'day', v_day);
+  exception when others then
+    get stacked diagnostics v_error = message_text, v_sqlstate = returned_sqlstate;
+    insert into allocator.nightly_plans as p (restaurant_id, day, cutoff_at, ran_at, status, result)
+    values (p_restaurant_id, v_day, v_cutoff, allocator.now(), 'failed',
+            pg_catalog.jsonb_build_object('sqlstate', v_sqlstate, 'error', v_error))
+    on conflict (restaurant_id, day) do update
+       set ran_at = excluded.ran_at, attempts = p.attempts + 1, result = excluded.result;
+    raise warning 'nightly plan of restaurant % for % failed: % (%)', p_restaurant_id, v_day, v_error, v_sqlstate;
+    return v_result || pg_catalog.jsonb_build_object('reason', 'error', 'sqlstate', v_sqlstate, 'error', v_error);
+  end;
+  insert into allocator.nightly_plans as p (restaurant_id, day, cutoff_at, ran_at, status, result)
+  values (p_restaurant_id, v_day, v_cutoff, allocator.now(), 'done', v_result)
+  on conflict (restaurant_id, day) do update
+     set ran_at = excluded.ran_at, status = 'done', attempts = p.attempts + 1, result = excluded.result;
+  return v_result;
+end
+$$;
+
+comment on function allocator.run_nightly(bigint) is
+  'The restaurant''s nightly plan if due: once its local day''s pooling.cutoff has passed, replan_day for that day, once (recorded in nightly_plans; a failure is recorded and tried again, up to 3 times). Returns replan_day''s result with ran true, or ran false and a reason: before_cutoff, planned, failed, busy, error';
+
+-- What the pg_cron job allocator-nightly calls every minute: run_nightly for each restaurant
+-- that nightly_due() lists, committing after each, so one restaurant's plan holds its locks
+-- for its own run only. Like sweep, it runs with the caller's rights and no SET clause: CALL
+-- it as a role that may execute nightly_due and run_nightly (allocator_ops), outside a
+-- transaction block.
+create or replace procedure allocator.nightly_sweep(p_limit integer default 100)
+language plpgsql
+as $$
+declare
+  v_restaurant_id bigint;
+  v_done integer := 0;
+begin
+  if p_limit is null or p_limit not between 1 and 100000 then
+    raise exception using errcode = 'RA001',
+      message = pg_catalog.format('limit must be from 1 to 100000, got %s', coalesce(p_limit::text, 'NULL'));
+  end if;
+  for v_restaurant_id in select d.restaurant_id from allocator.nightly_due() d limit p_limit loop
+    begin
+      perform allocator.run_nightly(v_restaurant_id);
+    exception when others then
+      -- A restaurant deleted meanwhile, say: the others are planned all the same.
+      raise warning 'nightly_sweep: restaurant % failed: % (%)', v_restaurant_id, sqlerrm, sqlstate;
+    end;
+    v_done := v_done + 1;
+    commit;
+  end loop;
+  if v_done > 0 then
+    raise notice 'nightly_sweep: % restaurants planned', v_done;
+  end if;
+end
+$$;
+
+comment on procedure allocator.nightly_sweep(integer) is
+  'Run the nightly plan of up to p_limit restaurants whose local cut-off has passed, one transaction each (CALL it outside a transaction block; the pg_cron job allocator-nightly runs it every minute)';
+
+-- The views read as their caller (security_invoker), so the row level security of every table
+-- they read applies, below any condition a query puts on them (security_barrier).
+create or replace view allocator.queue_status with (security_invoker = true, security_barrier = true) as
 select q.restaurant_id,
        pg_catalog.count(*) as queued,
        pg_catalog.count(*) filter (where q.run_at <= allocator.now()
@@ -197,15 +354,13 @@ select q.restaurant_id,
        pg_catalog.count(*) filter (where q.run_at > allocator.now() and q.reason = 'pooled') as pooled,
        pg_catalog.min(q.run_at) as oldest_run_at
   from allocator.assignment_queue q
- where allocator.tenant_allows(q.restaurant_id)
  group by q.restaurant_id;
 
 comment on view allocator.queue_status is 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off)';
 
-create or replace view allocator.booking_state_counts as
+create or replace view allocator.booking_state_counts with (security_invoker = true, security_barrier = true) as
 select b.restaurant_id, b.state, pg_catalog.count(*) as bookings
   from allocator.bookings b
- where allocator.tenant_allows(b.restaurant_id)
  group by b.restaurant_id, b.state;
 
 comment on view allocator.booking_state_counts is 'How many bookings each restaurant has in each state';
@@ -220,15 +375,17 @@ as $$
 declare
   v_count integer;
 begin
+  perform allocator.check_length('worker name', p_worker);
   update allocator.assignment_queue q set leased_by = null, lease_expires_at = null
-   where q.leased_by = p_worker and q.lease_expires_at > allocator.now();
+   where q.leased_by = p_worker and q.lease_expires_at > allocator.now()
+     and (not allocator.tenant_restricted() or allocator.tenant_allows(q.restaurant_id));
   get diagnostics v_count = row_count;
   return v_count;
 end
 $$;
 
 comment on function allocator.release_claims(text) is
-  'Release the queue leases a worker still holds (on a clean shutdown), so other workers take them at once';
+  'Release the queue leases a worker still holds (on a clean shutdown), so other workers take them at once; a tenant-restricted login releases only its restaurants'' rows';
 
 -- What a run of the pipeline did for one restaurant since p_since: outcomes, latency, and
 -- the two things that must never happen (one booking worked by two sessions at once,

@@ -55,16 +55,21 @@ as $$
      where t.restaurant_id = p_restaurant_id and t.active
        and not (t.id = any (coalesce(busy.ids, '{}')))
   )
-  select 'table', array[f.id], 1, f.min_capacity, f.max_capacity,
-         case when f.zone_id is null then '{}'::bigint[] else array[f.zone_id] end
-    from free f
-  union all
-  select 'combination', c.table_ids, c.table_count, c.min_capacity, c.max_capacity,
-         (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
-            from allocator.tables t where t.restaurant_id = c.restaurant_id and t.id = any (c.table_ids))
-    from allocator.table_combinations c, busy
-   where c.restaurant_id = p_restaurant_id
-     and not (c.table_ids && coalesce(busy.ids, '{}'))
+  -- A combination's zones are read in the outer query, so a caller that does not ask for
+  -- zone_ids (candidates() reads them for the plans it scores only) does not pay for them.
+  select u.kind, u.table_ids, u.table_count, u.min_capacity, u.max_capacity,
+         case when u.kind = 'table' then u.zone_ids
+              else (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
+                      from allocator.tables t where t.restaurant_id = p_restaurant_id and t.id = any (u.table_ids))
+         end
+    from (select 'table' as kind, array[f.id] as table_ids, 1 as table_count, f.min_capacity, f.max_capacity,
+                 case when f.zone_id is null then '{}'::bigint[] else array[f.zone_id] end as zone_ids
+            from free f
+          union all
+          select 'combination', c.table_ids, c.table_count, c.min_capacity, c.max_capacity, null
+            from allocator.table_combinations c, busy
+           where c.restaurant_id = p_restaurant_id
+             and not (c.table_ids && coalesce(busy.ids, '{}'))) u
 $$;
 
 comment on function allocator.availability(bigint, tstzrange, boolean) is
@@ -91,6 +96,9 @@ comment on function allocator.strategy_priority(text) is
 --   load_balancing     1 - share of the zones' seats already taken by overlapping confirmed bookings
 --   historical_success (confirmed + 1) / (attempts + 2) over the last 30 days for that table set
 -- The score is the weighted mean (strategy_weights); strategy is the one contributing most.
+-- At most scored_candidates plans are scored (allocator.limits()): those with the fewest seats,
+-- then the fewest tables, then the lowest ids, so the work per booking stays bounded
+-- whatever the size of the layout.
 create or replace function allocator.candidates(p_booking allocator.bookings, p_include_holds boolean default true)
 returns table (
   table_ids bigint[],
@@ -111,8 +119,19 @@ as $$
                       where z.restaurant_id = r.id and z.name = r.settings ->> 'preferred_zone')) as zone_id
       from allocator.restaurants r where r.id = p_booking.restaurant_id
   ), fitting as (
-    select a.* from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
+    select a.table_ids, a.table_count, a.min_capacity, a.max_capacity
+      from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
      where a.min_capacity <= p_booking.party_size and a.max_capacity >= p_booking.party_size
+     order by a.max_capacity, a.table_count, a.table_ids
+     limit allocator.limit_of('scored_candidates')
+  ), placed as (
+    -- The zones of the plans that are scored, as availability() gives them; read after the
+    -- limit, not for every free plan.
+    select f.*,
+           (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
+              from allocator.tables t
+             where t.restaurant_id = p_booking.restaurant_id and t.id = any (f.table_ids)) as zone_ids
+      from fitting f
   ), zone_seats as materialized (
     select t.zone_id, sum(t.max_capacity)::numeric as seats
       from allocator.tables t
@@ -141,10 +160,11 @@ as $$
              (select sum(coalesce(zt.seats, 0)) / nullif(sum(zs.seats), 0)
                 from zone_seats zs left join zone_taken zt on zt.zone_id = zs.zone_id
                where zs.zone_id = any (f.zone_ids)), 0), 6) as load_balancing,
-           pg_catalog.round(coalesce((select (h.ok + 1)::numeric / (h.n + 2) from history h
-                                       where h.table_ids = f.table_ids), 0.5), 6) as historical_success,
+           pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as historical_success,
            restaurant.w
-      from fitting f, restaurant
+      from placed f
+     cross join restaurant
+      left join history h on h.table_ids = f.table_ids
   ), weighted as (
     select s.*,
            pg_catalog.jsonb_build_object(
@@ -169,7 +189,7 @@ as $$
 $$;
 
 comment on function allocator.candidates(allocator.bookings, boolean) is
-  'Every free table or combination that seats the booking''s party, scored by the five strategies and ranked (score, strategy priority, table ids)';
+  'The free tables and combinations that seat the booking''s party (at most scored_candidates of them, fewest seats first), scored by the five strategies and ranked (score, strategy priority, table ids)';
 
 create or replace function allocator.plan_booking(p_booking_id bigint, p_limit integer default 5)
 returns table (

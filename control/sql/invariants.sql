@@ -7,6 +7,8 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+  -- It reads every table as its owner: a tenant-restricted login gets its restaurants' rows only.
+  select v.* from (
   -- Two allocations of one table overlapping (holds included): the exclusion constraint
   -- forbids it, so this is a check on the constraint itself.
   select 'overlapping_allocations', a.restaurant_id, a.booking_id,
@@ -64,9 +66,11 @@ as $$
    where not exists (select 1 from allocator.events e
                       where e.restaurant_id = h.restaurant_id and e.booking_id = h.booking_id
                         and e.topic = 'booking.' || h.to_state and (e.payload ->> 'version')::integer = h.version)
+  ) v
+  where allocator.tenant_allows(v.restaurant_id)
 $$;
 
 comment on function allocator.check_invariants() is
-  'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), state changes without an event. Empty means healthy';
+  'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), state changes without an event. Empty means healthy. A tenant-restricted login sees its restaurants'' violations only';
 
 

@@ -4,7 +4,7 @@
 -- from nothing to created) to its first confirmation. A booking that never was confirmed has
 -- no latency; one that arrived confirmed (imported with its tables) never was created and is
 -- not listed. It reads as its caller, so row level security applies through it.
-create or replace view allocator.confirmation_latency with (security_invoker = true) as
+create or replace view allocator.confirmation_latency with (security_invoker = true, security_barrier = true) as
 select c.restaurant_id, c.booking_id, c.created_at, f.confirmed_at,
        extract(epoch from f.confirmed_at - c.created_at) * 1000 as created_to_confirmed_ms
   from allocator.booking_state_history c
@@ -83,7 +83,7 @@ $$;
 comment on function allocator.assignment_metrics_between(timestamptz, timestamptz) is
   'Assignment metrics per restaurant for bookings created in [p_from, p_to): success and manual-review rates, created->confirmed P50/P95, retries by reason, lock and lease wait P95, success per strategy';
 
-create or replace view allocator.assignment_metrics as
+create or replace view allocator.assignment_metrics with (security_invoker = true, security_barrier = true) as
 select * from allocator.assignment_metrics_between(allocator.now() - interval '24 hours', allocator.now() + interval '1 second');
 
 comment on view allocator.assignment_metrics is

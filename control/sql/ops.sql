@@ -48,7 +48,11 @@ $$;
 comment on function allocator.booking_attempts(bigint) is
   'The assignment attempts of a booking, oldest first: attempt, worker, strategy, tables, score, result, reason, duration';
 
-create or replace view allocator.manual_review_queue with (security_barrier) as
+-- Both views read as their caller (security_invoker): the row level security of each table,
+-- in every branch of a UNION, is applied before any condition a query adds (a function that
+-- leaks its arguments included). A barrier on a UNION ALL view alone would not be: the
+-- planner flattens the branches and pushes such a condition into each of them.
+create or replace view allocator.manual_review_queue with (security_invoker = true, security_barrier = true) as
 select b.restaurant_id, b.id as booking_id, b.party_size,
        pg_catalog.lower(b.period) as starts_at, b.manual_review_reason as reason,
        b.assignment_attempts as attempts, b.version,
@@ -58,32 +62,28 @@ select b.restaurant_id, b.id as booking_id, b.party_size,
   cross join lateral (
     select max(h.created_at) as at from allocator.booking_state_history h
      where h.restaurant_id = b.restaurant_id and h.booking_id = b.id and h.to_state = 'manual_review') since
- where b.state = 'manual_review'
-   and allocator.tenant_allows(b.restaurant_id);
+ where b.state = 'manual_review';
 
 comment on view allocator.manual_review_queue is
   'Bookings waiting for a person: why, after how many attempts, since when (oldest first when ordered by in_review_since)';
 
-create or replace view allocator.booking_timeline with (security_barrier) as
+create or replace view allocator.booking_timeline with (security_invoker = true, security_barrier = true) as
 select h.restaurant_id, h.booking_id, h.created_at as at, 'state' as kind,
        pg_catalog.format('%s -> %s', coalesce(h.from_state, '-'), h.to_state) as what,
        h.actor, h.reason, h.metadata as details
   from allocator.booking_state_history h
- where allocator.tenant_allows(h.restaurant_id)
 union all
 select a.restaurant_id, a.booking_id, a.created_at, 'attempt',
        pg_catalog.format('attempt %s %s: %s', a.attempt, coalesce(a.strategy, '-'), a.result),
        a.worker, a.reason,
        pg_catalog.jsonb_build_object('table_ids', a.table_ids, 'score', a.score, 'duration_ms', a.duration_ms)
   from allocator.booking_assignment_attempts a
- where allocator.tenant_allows(a.restaurant_id)
 union all
 select h.restaurant_id, h.booking_id, h.created_at, 'hold',
        pg_catalog.format('hold %s on tables %s: %s', h.id, h.table_ids, h.status),
        h.actor, null,
        pg_catalog.jsonb_build_object('expires_at', h.expires_at, 'closed_at', h.closed_at)
-  from allocator.holds h
- where allocator.tenant_allows(h.restaurant_id);
+  from allocator.holds h;
 
 comment on view allocator.booking_timeline is
   'Everything that happened to each booking in time order: state changes, assignment attempts, holds (filter by booking_id, order by at)';

@@ -16,6 +16,34 @@ $$;
 comment on function allocator.tenant_allows(bigint) is
   'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
 
+-- Whether tenant_allows can say no to this session: the operator functions that work across
+-- restaurants (claiming, sweeping, reading events) ask once and filter only when it can.
+create or replace function allocator.tenant_restricted() returns boolean
+language sql
+stable
+as $$
+  select not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false)
+     and pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+$$;
+
+comment on function allocator.tenant_restricted() is
+  'Whether the session''s login role is tenant-restricted (a member of allocator_tenant that is not a superuser)';
+
+-- Names shared by every caller (event subscribers, leases) are the tenant's own once
+-- qualified by its login: a tenant cannot move another subscriber's cursor or take, extend
+-- or release another process's lease. %I quotes the login, so no two logins share a prefix.
+create or replace function allocator.tenant_scoped_name(p_name text) returns text
+language sql
+stable
+as $$
+  select case when allocator.tenant_restricted()
+              then pg_catalog.format('tenant %I: %s', session_user, p_name)
+              else p_name end
+$$;
+
+comment on function allocator.tenant_scoped_name(text) is
+  'p_name as stored for this session: unchanged, or qualified by the login (tenant "role": name) for a tenant-restricted login';
+
 -- Restaurants another tenant owns are reported as missing, so ids reveal nothing.
 create or replace function allocator.require_restaurant(p_restaurant_id bigint) returns allocator.restaurants
 language plpgsql

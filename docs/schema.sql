@@ -16,6 +16,7 @@ begin
     perform allocator.raise_error('invalid_argument', 'actor must not be empty', null,
       'use role or role:identity, with role one of app, worker, staff, optimizer, system');
   end if;
+  perform allocator.check_length('actor', p_actor, 'actor_chars');
   if v_role not in ('app', 'worker', 'staff', 'optimizer', 'system') then
     perform allocator.raise_error('invalid_argument',
       pg_catalog.format('unknown actor role %s', v_role),
@@ -31,7 +32,7 @@ COMMENT ON FUNCTION allocator.actor_role(p_actor text) IS 'The role part of an a
 CREATE FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric DEFAULT 0.10, p_actor text DEFAULT 'optimizer'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 declare
   v_improvement numeric;
   v_item jsonb;
@@ -44,20 +45,134 @@ declare
   v_moved integer := 0;
   v_seated integer := 0;
   v_period tstzrange;
+  v_kind text;
+  v_problem text;
+  v_plan_restaurant bigint;
+  v_plan_day date;
+  v_timezone text;
+  v_current bigint[];
+  v_tables bigint[];
+  v_today date;
 begin
   perform allocator.require_restaurant(p_restaurant_id);
   perform allocator.actor_role(p_actor);
-  if p_date is null or p_plan is null or pg_catalog.jsonb_typeof(p_plan) <> 'object'
-     or pg_catalog.jsonb_typeof(p_plan -> 'moves') is distinct from 'array'
-     or pg_catalog.jsonb_typeof(p_plan -> 'seat') is distinct from 'array'
-     or (p_plan ->> 'restaurant_id')::bigint is distinct from p_restaurant_id
-     or (p_plan ->> 'date')::date is distinct from p_date then
-    perform allocator.raise_error('invalid_argument', 'the plan must be an optimize_day result for this restaurant and date');
+  if p_date is null then
+    perform allocator.raise_error('invalid_argument', 'date is required');
+  end if;
+  -- The days optimize_day accepts.
+  v_today := allocator.now()::date;
+  if (case when pg_catalog.isfinite(p_date) and pg_catalog.isfinite(v_today)
+           then p_date - v_today not between -366 and 732
+                or p_date not between '4713-11-26 BC'::date and '294276-12-29'::date
+           else true end) then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format(
+      'day must be from a year back to two years ahead of today (%s), got %s', v_today, p_date));
   end if;
   if p_min_improvement is null or p_min_improvement < 0 then
     perform allocator.raise_error('invalid_argument', 'minimum improvement must be 0 or more');
   end if;
-  v_improvement := (p_plan ->> 'improvement')::numeric;
+  perform allocator.check_size('the plan', p_plan, 'plan_bytes');
+
+  -- The plan: an optimize_day result for this restaurant and day whose every entry is a move or
+  -- a seat optimize_day could propose. Anything else refuses the whole plan (invalid_argument),
+  -- before anything is written.
+  if p_plan is null or pg_catalog.jsonb_typeof(p_plan) <> 'object'
+     or pg_catalog.jsonb_typeof(p_plan -> 'moves') is distinct from 'array'
+     or pg_catalog.jsonb_typeof(p_plan -> 'seat') is distinct from 'array' then
+    v_problem := 'it is not an object with "moves" and "seat" arrays';
+  else
+    begin
+      v_plan_restaurant := (p_plan ->> 'restaurant_id')::bigint;
+      v_plan_day := (p_plan ->> 'date')::date;
+      v_improvement := (p_plan ->> 'improvement')::numeric;
+      -- Figures the run records: numbers, if given.
+      perform (p_plan ->> 'current_score')::numeric, (p_plan ->> 'candidate_score')::numeric,
+              (p_plan ->> 'solve_ms')::numeric, (p_plan ->> 'covers_before')::integer,
+              (p_plan ->> 'covers_after')::integer;
+    exception when data_exception then
+      v_problem := pg_catalog.format('a figure is malformed (%s)', sqlerrm);
+    end;
+    if v_problem is null and (v_plan_restaurant is distinct from p_restaurant_id or v_plan_day is distinct from p_date) then
+      v_problem := 'it is not for this restaurant and date';
+    elsif v_problem is null and v_improvement is null then
+      v_problem := 'it has no improvement';
+    end if;
+  end if;
+  -- Each entry: an object with a booking id and version and 1 to 10 table ids to seat it at;
+  -- a move also lists the tables it leaves. Each booking once.
+  for v_item, v_kind in
+    select e.x, 'move' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'moves' end) e(x)
+    union all
+    select e.x, 'seat' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'seat' end) e(x)
+  loop
+    v_problem := case
+      when pg_catalog.jsonb_typeof(v_item) is distinct from 'object' then 'an entry is not an object'
+      when pg_catalog.jsonb_typeof(v_item -> 'booking_id') is distinct from 'number'
+           or (v_item ->> 'booking_id') !~ '^[1-9][0-9]{0,17}$' then 'an entry has no valid booking_id'
+      when pg_catalog.jsonb_typeof(v_item -> 'version') is distinct from 'number'
+           or (v_item ->> 'version') !~ '^[1-9][0-9]{0,8}$' then 'an entry has no valid version'
+      when pg_catalog.jsonb_typeof(v_item -> 'to') is distinct from 'array'
+           or pg_catalog.jsonb_array_length(v_item -> 'to') not between 1 and 10
+           or exists (select 1 from pg_catalog.jsonb_array_elements(v_item -> 'to') t
+                       where pg_catalog.jsonb_typeof(t) <> 'number' or t::text !~ '^[1-9][0-9]{0,17}$')
+        then pg_catalog.format('booking %s: "to" must list 1 to 10 table ids', v_item ->> 'booking_id')
+      when v_kind = 'seat' and v_item ? 'from'
+        then pg_catalog.format('booking %s: a booking the plan seats has no tables to leave', v_item ->> 'booking_id')
+      when v_kind = 'move' and (pg_catalog.jsonb_typeof(v_item -> 'from') is distinct from 'array'
+           or pg_catalog.jsonb_array_length(v_item -> 'from') not between 1 and 10
+           or exists (select 1 from pg_catalog.jsonb_array_elements(v_item -> 'from') t
+                       where pg_catalog.jsonb_typeof(t) <> 'number' or t::text !~ '^[1-9][0-9]{0,17}$'))
+        then pg_catalog.format('booking %s: "from" must list the 1 to 10 table ids it leaves', v_item ->> 'booking_id')
+    end;
+    exit when v_problem is not null;
+  end loop;
+  if v_problem is null then
+    select pg_catalog.format('booking %s is in the plan twice', x ->> 'booking_id') into v_problem
+      from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x
+     group by x ->> 'booking_id' having pg_catalog.count(*) > 1 limit 1;
+  end if;
+  -- Each booking: of this restaurant and local day, and, unless it changed since the plan was
+  -- made (the plan is then stale, below), confirmed on the tables a move leaves or waiting for
+  -- tables when seated; the tables are active tables of the restaurant that fit the party, as
+  -- for a hold (check_table_set).
+  select r.timezone into v_timezone from allocator.restaurants r where r.id = p_restaurant_id;
+  for v_item, v_kind in
+    select e.x, 'move' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'moves' end) e(x)
+    union all
+    select e.x, 'seat' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'seat' end) e(x)
+  loop
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = p_restaurant_id and b.id = (v_item ->> 'booking_id')::bigint;
+    if not found then
+      v_problem := pg_catalog.format('booking %s is not a booking of restaurant %s', v_item ->> 'booking_id', p_restaurant_id);
+      exit;
+    end if;
+    continue when v_booking.version <> (v_item ->> 'version')::integer;
+    v_current := (select pg_catalog.array_agg(a.table_id order by a.table_id) from allocator.allocations a
+                   where a.restaurant_id = p_restaurant_id and a.booking_id = v_booking.id);
+    if (pg_catalog.lower(v_booking.period) at time zone v_timezone)::date <> p_date then
+      v_problem := pg_catalog.format('booking %s is not on %s', v_booking.id, p_date);
+    elsif v_kind = 'move' and (v_booking.state <> 'confirmed' or v_current is distinct from
+          (select pg_catalog.array_agg(t::bigint order by t::bigint) from pg_catalog.jsonb_array_elements_text(v_item -> 'from') t)) then
+      v_problem := pg_catalog.format('booking %s is not confirmed on the tables %s it would leave', v_booking.id, v_item -> 'from');
+    elsif v_kind = 'seat' and (v_current is not null or v_booking.state = 'confirmed'
+          or not exists (select 1 from allocator.booking_transitions t
+                          where t.from_state = v_booking.state and t.to_state = 'confirmed')) then
+      v_problem := pg_catalog.format('booking %s is not waiting for tables (it is %s)', v_booking.id, v_booking.state);
+    else
+      v_tables := array(select t::bigint from pg_catalog.jsonb_array_elements_text(v_item -> 'to') t);
+      begin
+        perform allocator.check_table_set(v_booking, v_tables);
+      exception when sqlstate 'RA001' or sqlstate 'RA002' or sqlstate 'RA007' or sqlstate 'RA011' then
+        v_problem := pg_catalog.format('booking %s (party of %s): %s', v_booking.id, v_booking.party_size, sqlerrm);
+      end;
+    end if;
+    exit when v_problem is not null;
+  end loop;
+  if v_problem is not null then
+    perform allocator.raise_error('invalid_argument', 'the plan cannot be applied: ' || v_problem, null,
+      'apply an unchanged optimize_day result for this restaurant and date');
+  end if;
 
   if pg_catalog.jsonb_array_length(p_plan -> 'moves') + pg_catalog.jsonb_array_length(p_plan -> 'seat') = 0 then
     v_status := 'nothing_to_do';
@@ -67,7 +182,8 @@ begin
     v_rationale := pg_catalog.format('improvement %s%% is below the %s%% threshold',
       pg_catalog.round(v_improvement * 100, 2), pg_catalog.round(p_min_improvement * 100, 2));
   else
-    -- Lock every booking the plan touches, in id order, and check nothing changed.
+    -- Lock every booking the plan touches, in id order, and check nothing changed and none
+    -- has started (its guests may be seated).
     for v_booking in
       select b.* from allocator.bookings b
        where b.restaurant_id = p_restaurant_id
@@ -79,7 +195,8 @@ begin
     loop
       if v_booking.version <> (select (x ->> 'version')::integer
                                  from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x
-                                where (x ->> 'booking_id')::bigint = v_booking.id limit 1) then
+                                where (x ->> 'booking_id')::bigint = v_booking.id limit 1)
+         or pg_catalog.lower(v_booking.period) <= allocator.now() then
         v_stale := v_stale || v_booking.id;
       end if;
     end loop;
@@ -90,7 +207,7 @@ begin
                              from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x))
           <> pg_catalog.jsonb_array_length(p_plan -> 'moves') + pg_catalog.jsonb_array_length(p_plan -> 'seat') then
       v_status := 'stale';
-      v_rationale := pg_catalog.format('bookings %s changed since the plan was made', v_stale);
+      v_rationale := pg_catalog.format('bookings %s changed or started since the plan was made', v_stale);
     else
       begin
         -- Free every moved booking's tables first, so swaps never collide with themselves.
@@ -135,7 +252,7 @@ begin
     'moved', v_moved, 'seated', v_seated, 'improvement', v_improvement, 'rationale', v_rationale,
     'stale_bookings', pg_catalog.to_jsonb(v_stale));
 end
-$$;
+$_$;
 
 COMMENT ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) IS 'Apply an optimize_day plan in one transaction if it improves the score by at least p_min_improvement and no booking it touches changed (version check); records the run and its rationale in optimizer_runs';
 
@@ -217,16 +334,21 @@ CREATE FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrang
      where t.restaurant_id = p_restaurant_id and t.active
        and not (t.id = any (coalesce(busy.ids, '{}')))
   )
-  select 'table', array[f.id], 1, f.min_capacity, f.max_capacity,
-         case when f.zone_id is null then '{}'::bigint[] else array[f.zone_id] end
-    from free f
-  union all
-  select 'combination', c.table_ids, c.table_count, c.min_capacity, c.max_capacity,
-         (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
-            from allocator.tables t where t.restaurant_id = c.restaurant_id and t.id = any (c.table_ids))
-    from allocator.table_combinations c, busy
-   where c.restaurant_id = p_restaurant_id
-     and not (c.table_ids && coalesce(busy.ids, '{}'))
+  -- A combination's zones are read in the outer query, so a caller that does not ask for
+  -- zone_ids (candidates() reads them for the plans it scores only) does not pay for them.
+  select u.kind, u.table_ids, u.table_count, u.min_capacity, u.max_capacity,
+         case when u.kind = 'table' then u.zone_ids
+              else (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
+                      from allocator.tables t where t.restaurant_id = p_restaurant_id and t.id = any (u.table_ids))
+         end
+    from (select 'table' as kind, array[f.id] as table_ids, 1 as table_count, f.min_capacity, f.max_capacity,
+                 case when f.zone_id is null then '{}'::bigint[] else array[f.zone_id] end as zone_ids
+            from free f
+          union all
+          select 'combination', c.table_ids, c.table_count, c.min_capacity, c.max_capacity, null
+            from allocator.table_combinations c, busy
+           where c.restaurant_id = p_restaurant_id
+             and not (c.table_ids && coalesce(busy.ids, '{}'))) u
 $$;
 
 COMMENT ON FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrange, p_include_holds boolean) IS 'Free tables and combinations of a restaurant for a booking period (buffer added): kind, table ids, capacities, zones';
@@ -437,6 +559,14 @@ declare
   v_threshold integer;
   v_breaker allocator.circuit_breakers;
 begin
+  -- A success on a closed breaker with no failures changes nothing: no write, and no wait
+  -- for the other sessions of the restaurant that hold its row until they commit.
+  if p_success then
+    select b.* into v_breaker from allocator.circuit_breakers b where b.restaurant_id = p_restaurant_id;
+    if not found or (v_breaker.state = 'closed' and v_breaker.failures = 0) then
+      return 'closed';
+    end if;
+  end if;
   select (r.settings #>> '{breaker,failure_threshold}')::integer into v_threshold
     from allocator.restaurants r where r.id = p_restaurant_id;
   insert into allocator.circuit_breakers as b (restaurant_id) values (p_restaurant_id)
@@ -478,6 +608,7 @@ declare
   v_freed integer;
 begin
   perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
   if v_booking.state = 'cancelled' then
     return allocator.booking_json(v_booking) || '{"changed": false}'::jsonb;
   end if;
@@ -503,8 +634,19 @@ CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_hol
                       where z.restaurant_id = r.id and z.name = r.settings ->> 'preferred_zone')) as zone_id
       from allocator.restaurants r where r.id = p_booking.restaurant_id
   ), fitting as (
-    select a.* from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
+    select a.table_ids, a.table_count, a.min_capacity, a.max_capacity
+      from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
      where a.min_capacity <= p_booking.party_size and a.max_capacity >= p_booking.party_size
+     order by a.max_capacity, a.table_count, a.table_ids
+     limit allocator.limit_of('scored_candidates')
+  ), placed as (
+    -- The zones of the plans that are scored, as availability() gives them; read after the
+    -- limit, not for every free plan.
+    select f.*,
+           (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
+              from allocator.tables t
+             where t.restaurant_id = p_booking.restaurant_id and t.id = any (f.table_ids)) as zone_ids
+      from fitting f
   ), zone_seats as materialized (
     select t.zone_id, sum(t.max_capacity)::numeric as seats
       from allocator.tables t
@@ -533,10 +675,11 @@ CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_hol
              (select sum(coalesce(zt.seats, 0)) / nullif(sum(zs.seats), 0)
                 from zone_seats zs left join zone_taken zt on zt.zone_id = zs.zone_id
                where zs.zone_id = any (f.zone_ids)), 0), 6) as load_balancing,
-           pg_catalog.round(coalesce((select (h.ok + 1)::numeric / (h.n + 2) from history h
-                                       where h.table_ids = f.table_ids), 0.5), 6) as historical_success,
+           pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as historical_success,
            restaurant.w
-      from fitting f, restaurant
+      from placed f
+     cross join restaurant
+      left join history h on h.table_ids = f.table_ids
   ), weighted as (
     select s.*,
            pg_catalog.jsonb_build_object(
@@ -560,7 +703,7 @@ CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_hol
    order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids
 $$;
 
-COMMENT ON FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean) IS 'Every free table or combination that seats the booking''s party, scored by the five strategies and ranked (score, strategy priority, table ids)';
+COMMENT ON FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean) IS 'The free tables and combinations that seat the booking''s party (at most scored_candidates of them, fewest seats first), scored by the five strategies and ranked (score, strategy priority, table ids)';
 
 CREATE FUNCTION allocator.check_argument(p_name text, p_value numeric, p_min numeric, p_max numeric) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -593,8 +736,10 @@ CREATE FUNCTION allocator.check_idempotency_key(p_key text, p_object text DEFAUL
     LANGUAGE plpgsql IMMUTABLE
     AS $$
 begin
-  if p_key is not null and (pg_catalog.btrim(p_key) = '' or pg_catalog.length(p_key) > 200) then
-    perform allocator.raise_error('invalid_argument', 'idempotency key must be 1 to 200 characters');
+  if p_key is not null and (pg_catalog.btrim(p_key) = ''
+                            or pg_catalog.length(p_key) > allocator.limit_of('idempotency_key_chars')) then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('idempotency key must be 1 to %s characters',
+      allocator.limit_of('idempotency_key_chars')));
   end if;
   if p_key is not null and p_object_id is not null and not coalesce(p_same_arguments, false) then
     perform allocator.raise_error('idempotency_mismatch',
@@ -610,6 +755,8 @@ CREATE FUNCTION allocator.check_invariants() RETURNS TABLE(kind text, restaurant
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+  -- It reads every table as its owner: a tenant-restricted login gets its restaurants' rows only.
+  select v.* from (
   -- Two allocations of one table overlapping (holds included): the exclusion constraint
   -- forbids it, so this is a check on the constraint itself.
   select 'overlapping_allocations', a.restaurant_id, a.booking_id,
@@ -667,9 +814,69 @@ CREATE FUNCTION allocator.check_invariants() RETURNS TABLE(kind text, restaurant
    where not exists (select 1 from allocator.events e
                       where e.restaurant_id = h.restaurant_id and e.booking_id = h.booking_id
                         and e.topic = 'booking.' || h.to_state and (e.payload ->> 'version')::integer = h.version)
+  ) v
+  where allocator.tenant_allows(v.restaurant_id)
 $$;
 
-COMMENT ON FUNCTION allocator.check_invariants() IS 'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), state changes without an event. Empty means healthy';
+COMMENT ON FUNCTION allocator.check_invariants() IS 'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), state changes without an event. Empty means healthy. A tenant-restricted login sees its restaurants'' violations only';
+
+CREATE FUNCTION allocator.check_layout_limits(p_restaurant_id bigint, p_table text, p_operation text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_count integer;
+  v_label text;
+begin
+  if p_operation = 'DELETE' then
+    return;
+  end if;
+  if p_table = 'tables' then
+    select pg_catalog.count(*)::integer into v_count from allocator.tables t where t.restaurant_id = p_restaurant_id;
+    if p_operation = 'INSERT' and v_count > allocator.limit_of('tables_per_restaurant') then
+      perform allocator.raise_error('invalid_layout',
+        pg_catalog.format('restaurant %s would have %s tables; at most %s are allowed', p_restaurant_id, v_count,
+          allocator.limit_of('tables_per_restaurant')));
+    end if;
+    select t.label into v_label from allocator.tables t
+     where t.restaurant_id = p_restaurant_id and pg_catalog.length(t.label) > allocator.limit_of('name_chars')
+     limit 1;
+    perform allocator.check_length('table label', v_label);
+  elsif p_table = 'table_adjacency' then
+    select t.label, n.neighbours into v_label, v_count
+      from (select x.id, pg_catalog.count(*)::integer as neighbours
+              from (select a.table_a as id from allocator.table_adjacency a where a.restaurant_id = p_restaurant_id
+                    union all
+                    select a.table_b from allocator.table_adjacency a where a.restaurant_id = p_restaurant_id) x
+             group by x.id) n
+      join allocator.tables t on t.restaurant_id = p_restaurant_id and t.id = n.id
+     where n.neighbours > allocator.limit_of('neighbours_per_table')
+     order by n.neighbours desc, t.label
+     limit 1;
+    if v_label is not null then
+      perform allocator.raise_error('invalid_layout',
+        pg_catalog.format('table %s would have %s neighbours; at most %s are allowed', v_label, v_count,
+          allocator.limit_of('neighbours_per_table')));
+    end if;
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.check_layout_limits(p_restaurant_id bigint, p_table text, p_operation text) IS 'Raise invalid_layout (RA012) when a write to tables or table_adjacency left the restaurant with too many tables or a table with too many neighbours, invalid_argument (RA001) for a label too long';
+
+CREATE FUNCTION allocator.check_length(p_what text, p_value text, p_limit text DEFAULT 'name_chars'::text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+declare
+  v_max integer := allocator.limit_of(p_limit);
+begin
+  if pg_catalog.length(p_value) > v_max then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('%s must be at most %s characters, got %s', p_what, v_max, pg_catalog.length(p_value)));
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.check_length(p_what text, p_value text, p_limit text) IS 'Raise invalid_argument (RA001) when the text is longer than the named limit (characters)';
 
 CREATE FUNCTION allocator.check_party_size(p_party_size integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -729,6 +936,26 @@ $$;
 
 COMMENT ON FUNCTION allocator.check_setting_number(p_path text, p_value jsonb, p_min numeric, p_max numeric) IS 'Validate one numeric setting, raising invalid_settings (RA006) with its path';
 
+CREATE FUNCTION allocator.check_size(p_what text, p_value jsonb, p_limit text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+declare
+  v_max integer := allocator.limit_of(p_limit);
+  v_size bigint;
+begin
+  if p_value is null then
+    return;
+  end if;
+  v_size := pg_catalog.octet_length(p_value::text);
+  if v_size > v_max then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('%s must be at most %s bytes of JSON, got %s', p_what, v_max, v_size));
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.check_size(p_what text, p_value jsonb, p_limit text) IS 'Raise invalid_argument (RA001) when the JSON text of the value is longer than the named limit (bytes)';
+
 CREATE FUNCTION allocator.check_table_set(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean DEFAULT true) RETURNS bigint[]
     LANGUAGE plpgsql STABLE
     AS $$
@@ -740,15 +967,23 @@ declare
   v_all_combinable boolean;
   v_reached integer;
 begin
-  if p_table_ids is null or pg_catalog.cardinality(p_table_ids) = 0 or pg_catalog.array_position(p_table_ids, null) is not null then
+  if p_table_ids is null or pg_catalog.cardinality(p_table_ids) = 0 then
+    perform allocator.raise_error('invalid_argument', 'table ids must be a non-empty array without NULLs');
+  end if;
+  if pg_catalog.array_ndims(p_table_ids) <> 1 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('table ids must be a one-dimensional array, got %s dimensions', pg_catalog.array_ndims(p_table_ids)));
+  end if;
+  if pg_catalog.cardinality(p_table_ids) > allocator.limit_of('tables_per_set') then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('at most %s tables can be held together', allocator.limit_of('tables_per_set')));
+  end if;
+  if pg_catalog.array_position(p_table_ids, null) is not null then
     perform allocator.raise_error('invalid_argument', 'table ids must be a non-empty array without NULLs');
   end if;
   v_ids := (select pg_catalog.array_agg(distinct x order by x) from pg_catalog.unnest(p_table_ids) as x);
   if pg_catalog.cardinality(v_ids) <> pg_catalog.cardinality(p_table_ids) then
     perform allocator.raise_error('invalid_argument', 'a table is listed twice');
-  end if;
-  if pg_catalog.cardinality(v_ids) > 10 then
-    perform allocator.raise_error('invalid_argument', 'at most 10 tables can be held together');
   end if;
 
   select pg_catalog.count(*)::integer, sum(t.min_capacity)::integer, sum(t.max_capacity)::integer,
@@ -814,18 +1049,23 @@ CREATE FUNCTION allocator.claim_due(p_worker text, p_limit integer DEFAULT 10, p
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+declare
+  v_restricted boolean;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
   end if;
+  perform allocator.check_length('worker name', p_worker);
   perform allocator.check_argument('limit', p_limit, 1, 1000);
   perform allocator.check_argument('lease (seconds)', p_lease_seconds, 1, 3600);
+  v_restricted := allocator.tenant_restricted();
   return query
     with due as (
       select q.restaurant_id, q.booking_id
         from allocator.assignment_queue q
        where q.run_at <= allocator.now()
          and (q.lease_expires_at is null or q.lease_expires_at <= allocator.now())
+         and (not v_restricted or allocator.tenant_allows(q.restaurant_id))
        order by q.run_at, q.booking_id
        limit p_limit
        for update skip locked
@@ -839,7 +1079,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) IS 'Lease up to p_limit due queue rows to p_worker for p_lease_seconds (FOR UPDATE SKIP LOCKED: concurrent workers never get the same row)';
+COMMENT ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) IS 'Lease up to p_limit due queue rows to p_worker for p_lease_seconds (FOR UPDATE SKIP LOCKED: concurrent workers never get the same row); a tenant-restricted login claims only its restaurants'' rows';
 
 CREATE FUNCTION allocator.clock_override(p_setting text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
@@ -989,6 +1229,7 @@ begin
   if p_metadata is null or pg_catalog.jsonb_typeof(p_metadata) <> 'object' then
     perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
   end if;
+  perform allocator.check_size('metadata', p_metadata, 'metadata_bytes');
 
   insert into allocator.bookings
          (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
@@ -1028,20 +1269,12 @@ CREATE FUNCTION allocator.cron_plan() RETURNS TABLE(jobname text, schedule text,
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''
   union all
-  select pg_catalog.format('allocator-optimize-%s', r.id),
-         pg_catalog.format('%s %s * * *',
-           extract(minute from u.at)::integer, extract(hour from u.at)::integer),
-         pg_catalog.format('select allocator.nightly_optimize(%s)', r.id)
-    from allocator.restaurants r
-    cross join lateral (
-      select ((pg_catalog.date_trunc('day', allocator.now() at time zone r.timezone)
-               + coalesce(r.settings #>> '{pooling,cutoff}',
-                          allocator.default_settings() #>> '{pooling,cutoff}')::time)
-               at time zone r.timezone) at time zone 'UTC' as at) u
-   where pg_catalog.to_regprocedure('allocator.nightly_optimize(bigint)') is not null
+  -- One job for every restaurant: each restaurant's plan runs once per local day, at the
+  -- first tick at or after its pooling.cutoff in its own time zone (run_nightly).
+  select 'allocator-nightly', '* * * * *', 'call allocator.nightly_sweep()'
 $$;
 
-COMMENT ON FUNCTION allocator.cron_plan() IS 'The pg_cron jobs allocator needs (sweeps every minute, history cleanup, nightly optimizer per restaurant at its pooling.cutoff local time, 03:30 by default, in UTC)';
+COMMENT ON FUNCTION allocator.cron_plan() IS 'The pg_cron jobs allocator needs, schedules in UTC: hold expiry and queue sweep every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
 
 CREATE FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1071,7 +1304,7 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
     "hold_ttl_seconds": 120,
     "max_combination_size": 3,
     "preferred_zone": null,
-    "retry": {"max_attempts": 5, "base_delay_ms": 500, "max_delay_ms": 60000, "jitter": 0.2},
+    "retry": {"max_attempts": 5, "base_delay_ms": 500, "max_delay_ms": 60000, "jitter": 0.2, "max_deferrals": 100},
     "strategy_weights": {
       "optimal_fit": 1.0,
       "adjacency": 0.6,
@@ -1092,6 +1325,29 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
 $$;
 
 COMMENT ON FUNCTION allocator.default_settings() IS 'The settings a restaurant gets for every key it does not set (docs/schema.md explains each key)';
+
+CREATE FUNCTION allocator.defer_or_review(p_booking allocator.bookings, p_max_deferrals integer, p_reason text, p_delay_ms integer, p_actor text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_deferrals integer;
+begin
+  insert into allocator.assignment_queue as q (restaurant_id, booking_id, run_at, attempt, reason, deferrals)
+  values (p_booking.restaurant_id, p_booking.id,
+          allocator.now() + pg_catalog.make_interval(secs => p_delay_ms / 1000.0),
+          p_booking.assignment_attempts, p_reason, 1)
+  on conflict (restaurant_id, booking_id) do update
+     set run_at = excluded.run_at, attempt = excluded.attempt, reason = excluded.reason,
+         enqueued_at = allocator.now(), deferrals = q.deferrals + 1
+  returning q.deferrals into v_deferrals;
+  if v_deferrals >= p_max_deferrals then
+    return allocator.review_deferred(p_booking, p_reason, v_deferrals, p_actor);
+  end if;
+  return allocator.outcome('retry', p_reason, p_booking.assignment_attempts, p_delay_ms, null, null, p_booking.id);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.defer_or_review(p_booking allocator.bookings, p_max_deferrals integer, p_reason text, p_delay_ms integer, p_actor text) IS 'Put a booking the engine did not work on back on the queue after p_delay_ms, counting the deferral on its queue row; the p_max_deferrals-th time in a row (the retry.max_deferrals setting), send it to manual_review instead';
 
 CREATE FUNCTION allocator.delete_restaurant(p_restaurant_id bigint) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1146,7 +1402,7 @@ CREATE FUNCTION allocator.deliver_notifications(p_limit integer DEFAULT 500) RET
   returning *
 $$;
 
-COMMENT ON FUNCTION allocator.deliver_notifications(p_limit integer) IS 'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read';
+COMMENT ON FUNCTION allocator.deliver_notifications(p_limit integer) IS 'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
 
 CREATE FUNCTION allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) RETURNS void
     LANGUAGE sql
@@ -1190,10 +1446,10 @@ CREATE FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p
   values (p_restaurant_id, p_booking_id, coalesce(p_run_at, allocator.now()), p_attempt, p_reason)
   on conflict (restaurant_id, booking_id) do update
      set run_at = excluded.run_at, attempt = excluded.attempt, reason = excluded.reason,
-         enqueued_at = allocator.now()
+         enqueued_at = allocator.now(), deferrals = 0
 $$;
 
-COMMENT ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone, p_attempt integer) IS 'Put a booking on the assignment queue (or move its row) to run at p_run_at, default now';
+COMMENT ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone, p_attempt integer) IS 'Put a booking on the assignment queue (or move its row, which resets its count of deferrals) to run at p_run_at, default now';
 
 CREATE FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) RETURNS boolean
     LANGUAGE plpgsql
@@ -1229,6 +1485,7 @@ CREATE FUNCTION allocator.expire_holds(p_limit integer DEFAULT 1000) RETURNS int
     AS $$
 declare
   v_count integer;
+  v_restricted boolean := allocator.tenant_restricted();
 begin
   if p_limit is null or p_limit < 1 then
     perform allocator.raise_error('invalid_argument', 'limit must be at least 1');
@@ -1237,13 +1494,14 @@ begin
     into v_count
     from (select h.restaurant_id, h.id, h.booking_id from allocator.holds h
            where h.status = 'active' and h.expires_at <= allocator.now()
+             and (not v_restricted or allocator.tenant_allows(h.restaurant_id))
            order by h.expires_at
            limit p_limit) h;
   return v_count;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.expire_holds(p_limit integer) IS 'Sweeper: expire up to p_limit holds past their expiry (bookings another session has locked are left for the next run); returns how many';
+COMMENT ON FUNCTION allocator.expire_holds(p_limit integer) IS 'Sweeper: expire up to p_limit holds past their expiry (bookings another session has locked are left for the next run; a tenant-restricted login expires only its restaurants'' holds); returns how many';
 
 CREATE FUNCTION allocator.expire_holds_on(p_restaurant_id bigint, p_table_ids bigint[], p_period tstzrange) RETURNS integer
     LANGUAGE plpgsql
@@ -1420,8 +1678,9 @@ begin
   if pg_catalog.jsonb_typeof(p_row) is distinct from 'object' then
     perform allocator.raise_error('invalid_argument', 'a row must be a JSON object');
   end if;
-  if v_external is null or v_external = '' or pg_catalog.length(v_external) > 200 then
-    perform allocator.raise_error('invalid_argument', 'external_id must be 1 to 200 characters');
+  if v_external is null or v_external = '' or pg_catalog.length(v_external) > allocator.limit_of('idempotency_key_chars') then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('external_id must be 1 to %s characters',
+      allocator.limit_of('idempotency_key_chars')));
   end if;
   if v_party is null then
     perform allocator.raise_error('invalid_argument', 'party_size is required');
@@ -1430,6 +1689,8 @@ begin
   if pg_catalog.jsonb_typeof(v_metadata) <> 'object' then
     perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
   end if;
+  perform allocator.check_size('metadata', v_metadata, 'metadata_bytes');
+  perform allocator.check_length('start', p_row ->> 'start');
   v_start := allocator.import_start(p_row ->> 'start', p_restaurant.timezone);
   v_period := allocator.booking_period(p_restaurant, v_party, v_start,
     allocator.import_integer(p_row, 'duration_minutes'));
@@ -1452,7 +1713,12 @@ begin
        or pg_catalog.jsonb_array_length(p_row -> 'tables') = 0 then
       perform allocator.raise_error('invalid_argument', 'tables must be a non-empty list of table labels');
     end if;
+    if pg_catalog.jsonb_array_length(p_row -> 'tables') > allocator.limit_of('tables_per_set') then
+      perform allocator.raise_error('invalid_argument',
+        pg_catalog.format('at most %s tables can be held together', allocator.limit_of('tables_per_set')));
+    end if;
     v_labels := array(select pg_catalog.jsonb_array_elements_text(p_row -> 'tables'));
+    perform allocator.check_length('table label', l) from pg_catalog.unnest(v_labels) l;
     v_ids := array(select t.id from allocator.tables t
                     where t.restaurant_id = p_restaurant.id and t.label = any (v_labels) order by t.id);
     if pg_catalog.cardinality(v_ids) <> pg_catalog.cardinality(v_labels) then
@@ -1518,11 +1784,13 @@ begin
   if p_rows is null or pg_catalog.jsonb_typeof(p_rows) <> 'array' then
     perform allocator.raise_error('invalid_argument', 'rows must be a JSON array of objects');
   end if;
-  if pg_catalog.jsonb_array_length(p_rows) > 500 then
+  if pg_catalog.jsonb_array_length(p_rows) > allocator.limit_of('import_rows') then
     perform allocator.raise_error('invalid_argument',
-      pg_catalog.format('at most 500 rows per call, got %s', pg_catalog.jsonb_array_length(p_rows)),
+      pg_catalog.format('at most %s rows per call, got %s', allocator.limit_of('import_rows'),
+        pg_catalog.jsonb_array_length(p_rows)),
       null, 'send the rows in batches of 500, in one transaction so that nothing is half-imported');
   end if;
+  perform allocator.check_size('rows', p_rows, 'import_bytes');
   for v_row, v_index in select e.value, e.n from pg_catalog.jsonb_array_elements(p_rows) with ordinality e(value, n) loop
     begin
       v_result := allocator.import_booking_row(v_restaurant, v_row, p_actor);
@@ -1575,13 +1843,98 @@ declare
   v_restaurant_id bigint;
   v_missing text;
   v_count integer;
+  v_tables jsonb;
+  v_zones jsonb;
+  v_adjacency jsonb;
+  v_bad jsonb;
 begin
+  -- The document's shape first: nothing is written for a malformed one.
   if p_layout is null or pg_catalog.jsonb_typeof(p_layout) <> 'object' then
     perform allocator.raise_error('invalid_layout', 'layout must be a JSON object');
   end if;
-  if pg_catalog.jsonb_typeof(p_layout -> 'tables') is distinct from 'array'
-     or pg_catalog.jsonb_array_length(p_layout -> 'tables') = 0 then
+  perform allocator.check_size('layout', p_layout, 'layout_bytes');
+  v_tables := p_layout -> 'tables';
+  v_zones := coalesce(nullif(p_layout -> 'zones', 'null'::jsonb), '[]'::jsonb);
+  v_adjacency := coalesce(nullif(p_layout -> 'adjacency', 'null'::jsonb), '[]'::jsonb);
+  if pg_catalog.jsonb_typeof(v_tables) is distinct from 'array'
+     or pg_catalog.jsonb_array_length(v_tables) = 0 then
     perform allocator.raise_error('invalid_layout', 'layout needs a non-empty "tables" array');
+  end if;
+  if pg_catalog.jsonb_array_length(v_tables) > allocator.limit_of('tables_per_restaurant') then
+    perform allocator.raise_error('invalid_layout',
+      pg_catalog.format('layout has %s tables; a restaurant has at most %s',
+        pg_catalog.jsonb_array_length(v_tables), allocator.limit_of('tables_per_restaurant')));
+  end if;
+  if pg_catalog.jsonb_typeof(v_zones) <> 'array' then
+    perform allocator.raise_error('invalid_layout', '"zones" must be an array of zones',
+      pg_catalog.format('got %s', pg_catalog.jsonb_typeof(v_zones)), 'for example [{"name": "Terrace"}]');
+  end if;
+  if pg_catalog.jsonb_typeof(v_adjacency) <> 'array' then
+    perform allocator.raise_error('invalid_layout', '"adjacency" must be an array of pairs of table labels',
+      pg_catalog.format('got %s', pg_catalog.jsonb_typeof(v_adjacency)), 'for example [["T1", "T2"]]');
+  end if;
+  if pg_catalog.jsonb_typeof(p_layout -> 'name') not in ('string', 'null') then
+    perform allocator.raise_error('invalid_argument', 'restaurant name must be a string',
+      pg_catalog.format('got %s', pg_catalog.jsonb_typeof(p_layout -> 'name')));
+  end if;
+  if pg_catalog.jsonb_typeof(p_layout -> 'timezone') not in ('string', 'null') then
+    perform allocator.raise_error('invalid_settings', 'time zone must be a string such as "Europe/Paris"',
+      pg_catalog.format('got %s', pg_catalog.jsonb_typeof(p_layout -> 'timezone')));
+  end if;
+
+  select z into v_bad from pg_catalog.jsonb_array_elements(v_zones) as z
+   where pg_catalog.jsonb_typeof(z) <> 'object' or pg_catalog.jsonb_typeof(z -> 'name') is distinct from 'string'
+   limit 1;
+  if v_bad is not null then
+    perform allocator.raise_error('invalid_layout', 'invalid zone in layout',
+      pg_catalog.format('got %s', pg_catalog.left(v_bad::text, 200)), 'each zone is an object with a unique, non-empty "name"');
+  end if;
+  perform allocator.check_length('zone name', z ->> 'name') from pg_catalog.jsonb_array_elements(v_zones) as z;
+
+  select t into v_bad from pg_catalog.jsonb_array_elements(v_tables) as t
+   where pg_catalog.jsonb_typeof(t) <> 'object'
+      or pg_catalog.jsonb_typeof(t -> 'label') is distinct from 'string'
+      or coalesce(pg_catalog.jsonb_typeof(t -> 'zone'), 'null') not in ('string', 'null')
+      or not allocator.is_json_integer(t -> 'max_capacity', 1, 50)
+      or (coalesce(pg_catalog.jsonb_typeof(t -> 'min_capacity'), 'null') <> 'null'
+          and not allocator.is_json_integer(t -> 'min_capacity', 1, 50))
+      or coalesce(pg_catalog.jsonb_typeof(t -> 'active'), 'null') not in ('boolean', 'null')
+      or coalesce(pg_catalog.jsonb_typeof(t -> 'combinable'), 'null') not in ('boolean', 'null')
+   limit 1;
+  if v_bad is not null then
+    perform allocator.raise_error('invalid_layout', 'invalid table in layout',
+      pg_catalog.format('got %s', pg_catalog.left(v_bad::text, 200)),
+      'each table is an object with a string "label", integer capacities 1 <= min_capacity <= max_capacity <= 50, and true or false for "active" and "combinable"');
+  end if;
+  perform allocator.check_length('table label', t ->> 'label') from pg_catalog.jsonb_array_elements(v_tables) as t;
+
+  select p into v_bad from pg_catalog.jsonb_array_elements(v_adjacency) as p
+   where case when pg_catalog.jsonb_typeof(p) <> 'array' then true
+              when pg_catalog.jsonb_array_length(p) <> 2 then true
+              else pg_catalog.jsonb_typeof(p -> 0) <> 'string' or pg_catalog.jsonb_typeof(p -> 1) <> 'string'
+                   or p ->> 0 = p ->> 1
+         end
+   limit 1;
+  if v_bad is not null then
+    perform allocator.raise_error('invalid_layout',
+      pg_catalog.format('adjacency pair %s does not name two different tables of the layout',
+        pg_catalog.left(v_bad::text, 200)),
+      null, 'each pair is an array of two table labels, for example ["T1", "T2"]');
+  end if;
+  -- The neighbour cap, from the document: a dense layout is refused before anything is written.
+  select n.label, n.neighbours into v_missing, v_count
+    from (select x.label, pg_catalog.count(distinct x.other)::integer as neighbours
+            from (select p ->> 0 as label, p ->> 1 as other from pg_catalog.jsonb_array_elements(v_adjacency) as p
+                  union all
+                  select p ->> 1, p ->> 0 from pg_catalog.jsonb_array_elements(v_adjacency) as p) x
+           group by x.label) n
+   where n.neighbours > allocator.limit_of('neighbours_per_table')
+   order by n.neighbours desc, n.label
+   limit 1;
+  if v_missing is not null then
+    perform allocator.raise_error('invalid_layout',
+      pg_catalog.format('table %s would have %s neighbours; at most %s are allowed', v_missing, v_count,
+        allocator.limit_of('neighbours_per_table')));
   end if;
 
   insert into allocator.restaurants (name, timezone, settings)
@@ -1592,7 +1945,7 @@ begin
   begin
     insert into allocator.zones (restaurant_id, name)
     select v_restaurant_id, z ->> 'name'
-      from pg_catalog.jsonb_array_elements(coalesce(p_layout -> 'zones', '[]'::jsonb)) as z;
+      from pg_catalog.jsonb_array_elements(v_zones) as z;
   exception
     when not_null_violation or check_violation or unique_violation then
       perform allocator.raise_error('invalid_layout', 'invalid zone in layout', sqlerrm,
@@ -1600,8 +1953,8 @@ begin
   end;
 
   select t ->> 'zone' into v_missing
-    from pg_catalog.jsonb_array_elements(p_layout -> 'tables') as t
-   where t ? 'zone' and not exists (
+    from pg_catalog.jsonb_array_elements(v_tables) as t
+   where t ->> 'zone' is not null and not exists (
      select 1 from allocator.zones z where z.restaurant_id = v_restaurant_id and z.name = t ->> 'zone')
    limit 1;
   if v_missing is not null then
@@ -1621,17 +1974,16 @@ begin
            (t ->> 'max_capacity')::integer,
            coalesce((t ->> 'active')::boolean, true),
            coalesce((t ->> 'combinable')::boolean, true)
-      from pg_catalog.jsonb_array_elements(p_layout -> 'tables') as t;
+      from pg_catalog.jsonb_array_elements(v_tables) as t;
   exception
     when not_null_violation or check_violation or unique_violation or invalid_text_representation then
       perform allocator.raise_error('invalid_layout', 'invalid table in layout', sqlerrm,
         'each table needs a unique label and 1 <= min_capacity <= max_capacity <= 50');
   end;
 
-  select p ->> 0 || ' / ' || coalesce(p ->> 1, 'nothing') into v_missing
-    from pg_catalog.jsonb_array_elements(coalesce(p_layout -> 'adjacency', '[]'::jsonb)) as p
-   where pg_catalog.jsonb_typeof(p) <> 'array' or pg_catalog.jsonb_array_length(p) <> 2
-      or (select pg_catalog.count(*) from allocator.tables t
+  select p ->> 0 || ' / ' || (p ->> 1) into v_missing
+    from pg_catalog.jsonb_array_elements(v_adjacency) as p
+   where (select pg_catalog.count(*) from allocator.tables t
            where t.restaurant_id = v_restaurant_id and t.label in (p ->> 0, p ->> 1)) <> 2
    limit 1;
   if v_missing is not null then
@@ -1641,7 +1993,7 @@ begin
 
   insert into allocator.table_adjacency (restaurant_id, table_a, table_b)
   select distinct v_restaurant_id, least(a.id, b.id), greatest(a.id, b.id)
-    from pg_catalog.jsonb_array_elements(coalesce(p_layout -> 'adjacency', '[]'::jsonb)) as p
+    from pg_catalog.jsonb_array_elements(v_adjacency) as p
     join allocator.tables a on a.restaurant_id = v_restaurant_id and a.label = p ->> 0
     join allocator.tables b on b.restaurant_id = v_restaurant_id and b.label = p ->> 1;
 
@@ -1731,6 +2083,19 @@ $$;
 
 COMMENT ON FUNCTION allocator.is_final(p_state text) IS 'Whether no transition leaves the booking state (booking_transitions): failed and cancelled; a booking in any other state may still be seated or moved. NULL for an unknown state';
 
+CREATE FUNCTION allocator.is_json_integer(p_value jsonb, p_min numeric, p_max numeric) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+begin
+  if p_value is null or pg_catalog.jsonb_typeof(p_value) <> 'number' or p_value::text !~ '^-?[0-9]{1,20}$' then
+    return false;
+  end if;
+  return p_value::text::numeric between p_min and p_max;
+end
+$_$;
+
+COMMENT ON FUNCTION allocator.is_json_integer(p_value jsonb, p_min numeric, p_max numeric) IS 'Whether the JSON value is an integer number within [p_min, p_max] (so that it casts to integer or bigint)';
+
 CREATE FUNCTION allocator.is_settled(p_state text) RETURNS boolean
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -1766,19 +2131,23 @@ declare
   v_lease allocator.leases;
   v_previous text;
   v_now timestamptz;
+  v_name text;
 begin
   if p_name is null or p_name = '' or p_owner is null or p_owner = '' then
     perform allocator.raise_error('invalid_argument', 'lease name and owner are required');
   end if;
+  perform allocator.check_length('lease name', p_name);
+  perform allocator.check_length('lease owner', p_owner);
   perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
   perform allocator.check_argument('wait (ms)', p_wait_ms, 0, 600000);
+  v_name := allocator.tenant_scoped_name(p_name);
   loop
     -- allocator.now() stands still within the transaction: while waiting, a lease must be
     -- able to expire, so the time moves on by the time waited.
     v_now := allocator.now() + (pg_catalog.clock_timestamp() - v_started);
-    select l.owner into v_previous from allocator.leases l where l.name = p_name;
+    select l.owner into v_previous from allocator.leases l where l.name = v_name;
     insert into allocator.leases as l (name, owner, acquired_at, expires_at)
-    values (p_name, p_owner, v_now, v_now + pg_catalog.make_interval(secs => p_ttl_seconds))
+    values (v_name, p_owner, v_now, v_now + pg_catalog.make_interval(secs => p_ttl_seconds))
     on conflict (name) do update
        set owner = excluded.owner, expires_at = excluded.expires_at,
            acquired_at = case when l.owner = excluded.owner then l.acquired_at else excluded.acquired_at end,
@@ -1790,11 +2159,11 @@ begin
     perform pg_catalog.pg_sleep(0.005);
   end loop;
   insert into allocator.lease_waits (name, owner, acquired, waited_ms, taken_over_from)
-  values (p_name, p_owner, v_lease.name is not null,
+  values (v_name, p_owner, v_lease.name is not null,
           extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000,
           case when v_lease.name is not null and v_previous is distinct from p_owner then v_previous end);
   if v_lease.name is null then
-    select l.* into v_lease from allocator.leases l where l.name = p_name;
+    select l.* into v_lease from allocator.leases l where l.name = v_name;
     return pg_catalog.jsonb_build_object('acquired', false, 'name', p_name, 'owner', v_lease.owner,
                                          'expires_at', v_lease.expires_at);
   end if;
@@ -1804,19 +2173,21 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.lease_acquire(p_name text, p_owner text, p_ttl_seconds integer, p_wait_ms integer) IS 'Take the named lease for p_ttl_seconds if it is free, expired or already ours, waiting up to p_wait_ms; records the wait in lease_waits';
+COMMENT ON FUNCTION allocator.lease_acquire(p_name text, p_owner text, p_ttl_seconds integer, p_wait_ms integer) IS 'Take the named lease for p_ttl_seconds if it is free, expired or already ours, waiting up to p_wait_ms; records the wait in lease_waits. A tenant-restricted login''s leases are its own (stored as tenant "login": name)';
 
 CREATE FUNCTION allocator.lease_extend(p_name text, p_owner text, p_ttl_seconds integer DEFAULT 30) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
+  perform allocator.check_length('lease name', p_name);
+  perform allocator.check_length('lease owner', p_owner);
   perform allocator.check_argument('lease TTL (seconds)', p_ttl_seconds, 1, 86400);
   -- Only the owner extends; a lease taken over by another owner stays theirs.
   update allocator.leases l
      set expires_at = allocator.now() + pg_catalog.make_interval(secs => p_ttl_seconds),
          extended_at = allocator.now()
-   where l.name = p_name and l.owner = p_owner;
+   where l.name = allocator.tenant_scoped_name(p_name) and l.owner = p_owner;
   return found;
 end
 $$;
@@ -1828,7 +2199,9 @@ CREATE FUNCTION allocator.lease_release(p_name text, p_owner text) RETURNS boole
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  delete from allocator.leases l where l.name = p_name and l.owner = p_owner;
+  perform allocator.check_length('lease name', p_name);
+  perform allocator.check_length('lease owner', p_owner);
+  delete from allocator.leases l where l.name = allocator.tenant_scoped_name(p_name) and l.owner = p_owner;
   return found;
 end
 $$;
@@ -1846,6 +2219,46 @@ CREATE FUNCTION allocator.legacy_first_fit(p_booking allocator.bookings) RETURNS
 $$;
 
 COMMENT ON FUNCTION allocator.legacy_first_fit(p_booking allocator.bookings) IS 'Baseline planner: the smallest free single table that fits the party (lowest id on ties), or NULL';
+
+CREATE FUNCTION allocator.limit_of(p_name text) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+  v_limit integer := (allocator.limits() ->> p_name)::integer;
+begin
+  if v_limit is null then
+    raise exception 'unknown allocator limit: %', p_name using errcode = 'XX000';
+  end if;
+  return v_limit;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.limit_of(p_name text) IS 'One limit of allocator.limits() by name';
+
+CREATE FUNCTION allocator.limits() RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select '{
+    "tables_per_restaurant": 200,
+    "neighbours_per_table": 8,
+    "combination_size": 6,
+    "combinations_per_restaurant": 10000,
+    "scored_candidates": 500,
+    "tables_per_set": 10,
+    "name_chars": 200,
+    "actor_chars": 256,
+    "idempotency_key_chars": 200,
+    "reason_chars": 2000,
+    "metadata_bytes": 16384,
+    "settings_bytes": 16384,
+    "layout_bytes": 1048576,
+    "import_rows": 500,
+    "import_bytes": 10485760,
+    "plan_bytes": 4194304
+  }'::jsonb
+$$;
+
+COMMENT ON FUNCTION allocator.limits() IS 'The limits on layouts (tables, neighbours, combination size, combinations, scored plans) and on the text and JSON callers send (characters, bytes of JSON text)';
 
 CREATE FUNCTION allocator.lock_booking(p_booking_id bigint) RETURNS allocator.bookings
     LANGUAGE plpgsql
@@ -1922,6 +2335,7 @@ declare
   v_freed integer;
 begin
   perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
   if p_expected_version is null then
     perform allocator.raise_error('invalid_argument', 'expected version is required');
   end if;
@@ -1954,6 +2368,43 @@ $$;
 
 COMMENT ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) IS 'Change a booking''s start, duration or party size at p_expected_version: drops its holds and allocations, returns it to created and queues it again';
 
+CREATE FUNCTION allocator.nightly_cutoff(p_timezone text, p_settings jsonb, p_day date) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  select (p_day + coalesce(p_settings #>> '{pooling,cutoff}',
+                           allocator.default_settings() #>> '{pooling,cutoff}')::time) at time zone p_timezone
+$$;
+
+COMMENT ON FUNCTION allocator.nightly_cutoff(p_timezone text, p_settings jsonb, p_day date) IS 'The instant of a restaurant''s pooling.cutoff on local day p_day (a skipped local time read with the offset before the change, a repeated one as its second occurrence)';
+
+CREATE FUNCTION allocator.nightly_due() RETURNS TABLE(restaurant_id bigint, day date, cutoff_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  return query
+    select r.id, l.day, allocator.nightly_cutoff(r.timezone, r.settings, l.day)
+      from allocator.restaurants r
+      cross join lateral (select (allocator.now() at time zone r.timezone)::date as day) l
+     where allocator.tenant_allows(r.id)
+       and allocator.nightly_cutoff(r.timezone, r.settings, l.day) <= allocator.now()
+       and not exists (select 1 from allocator.nightly_plans p
+                        where p.restaurant_id = r.id and p.day = l.day
+                          and (p.status = 'done' or p.attempts >= allocator.nightly_max_attempts()))
+     order by 3, 1;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.nightly_due() IS 'The restaurants whose current local day is due for its nightly plan: its pooling.cutoff has passed and the day is not planned yet (nor given up after failing); with the day and the cut-off''s instant, earliest cut-off first';
+
+CREATE FUNCTION allocator.nightly_max_attempts() RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select 3
+$$;
+
+COMMENT ON FUNCTION allocator.nightly_max_attempts() IS 'How many ticks try a failing nightly plan before its day is given up (3)';
+
 CREATE FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1970,7 +2421,36 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) IS 'replan_day for the restaurant''s current local day (the pg_cron job, at its pooling.cutoff time)';
+COMMENT ON FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) IS 'replan_day for the restaurant''s current local day, now, whatever the time (by hand; the pg_cron job calls run_nightly, which plans each day once at its pooling.cutoff)';
+
+CREATE PROCEDURE allocator.nightly_sweep(IN p_limit integer DEFAULT 100)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_restaurant_id bigint;
+  v_done integer := 0;
+begin
+  if p_limit is null or p_limit not between 1 and 100000 then
+    raise exception using errcode = 'RA001',
+      message = pg_catalog.format('limit must be from 1 to 100000, got %s', coalesce(p_limit::text, 'NULL'));
+  end if;
+  for v_restaurant_id in select d.restaurant_id from allocator.nightly_due() d limit p_limit loop
+    begin
+      perform allocator.run_nightly(v_restaurant_id);
+    exception when others then
+      -- A restaurant deleted meanwhile, say: the others are planned all the same.
+      raise warning 'nightly_sweep: restaurant % failed: % (%)', v_restaurant_id, sqlerrm, sqlstate;
+    end;
+    v_done := v_done + 1;
+    commit;
+  end loop;
+  if v_done > 0 then
+    raise notice 'nightly_sweep: % restaurants planned', v_done;
+  end if;
+end
+$$;
+
+COMMENT ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) IS 'Run the nightly plan of up to p_limit restaurants whose local cut-off has passed, one transaction each (CALL it outside a transaction block; the pg_cron job allocator-nightly runs it every minute)';
 
 CREATE FUNCTION allocator.on_layout_change() RETURNS trigger
     LANGUAGE plpgsql
@@ -1979,6 +2459,7 @@ declare
   v_restaurant_id bigint;
 begin
   for v_restaurant_id in select distinct c.restaurant_id from changed_rows c loop
+    perform allocator.check_layout_limits(v_restaurant_id, tg_table_name, tg_op);
     perform allocator.refresh_table_combinations(v_restaurant_id);
   end loop;
   return null;
@@ -1991,9 +2472,20 @@ CREATE FUNCTION allocator.optimize_day(p_restaurant_id bigint, p_date date, p_ti
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+declare
+  v_today date := allocator.now()::date;
 begin
   if p_restaurant_id is null or p_date is null then
     perform allocator.raise_error('invalid_argument', 'restaurant and date are required');
+  end if;
+  -- A day that can hold bookings: from a year back to two years ahead (bookings start at most
+  -- two years ahead); never infinity, nor a day whose midnights are not timestamps.
+  if (case when pg_catalog.isfinite(p_date) and pg_catalog.isfinite(v_today)
+           then p_date - v_today not between -366 and 732
+                or p_date not between '4713-11-26 BC'::date and '294276-12-29'::date
+           else true end) then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format(
+      'day must be from a year back to two years ahead of today (%s), got %s', v_today, p_date));
   end if;
   perform allocator.check_argument('time limit (ms)', p_time_limit_ms, 1, 600000);
   perform allocator.require_restaurant(p_restaurant_id);
@@ -2032,11 +2524,9 @@ if "allocator.optimize_day.plans" not in SD:
             from allocator.tables t where t.restaurant_id = $1 and t.active
            order by t.id""", ["bigint"]),
         plpy.prepare("""
-          select c.table_ids, c.min_capacity, c.max_capacity,
-                 (select coalesce(array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
-                    from allocator.tables t where t.restaurant_id = c.restaurant_id and t.id = any (c.table_ids)) as zone_ids
-            from allocator.table_combinations c where c.restaurant_id = $1
-           order by c.table_ids""", ["bigint"]),
+          select c.table_ids, c.min_capacity, c.max_capacity
+            from allocator.table_combinations c where c.restaurant_id = $1 and c.table_count = $2""",
+                     ["bigint", "integer"]),
         plpy.prepare("""
           with day as (
             select tstzrange(($2::date)::timestamp at time zone r.timezone,
@@ -2044,7 +2534,7 @@ if "allocator.optimize_day.plans" not in SD:
                    (r.settings ->> 'buffer_minutes')::integer as buffer,
                    coalesce(nullif(r.settings ->> 'preferred_zone', ''), '') as zone_name
               from allocator.restaurants r where r.id = $1
-          ), reach as (
+          ), reach as materialized (
             -- The day's bookings may run past midnight: the next day's bookings they could
             -- meet on a table are read too (as fixed ones).
             select tstzrange(lower(day.span),
@@ -2065,22 +2555,55 @@ if "allocator.optimize_day.plans" not in SD:
                  lower(b.period) <= allocator.now() as started,
                  -- A hold in flight, or tables a member of staff chose.
                  (b.state in ('assigned', 'assignment_in_progress')
-                  or exists (select 1 from allocator.booking_state_history h
+                  or b.state = 'confirmed' and exists (select 1 from allocator.booking_state_history h
                               where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
                                 and h.to_state = 'confirmed' and h.version = b.version
                                 and split_part(h.actor, ':', 1) = 'staff')) as kept
             from allocator.bookings b, day, reach
            where b.restaurant_id = $1 and b.period && reach.span
-             and b.state in (select s.state from allocator.booking_states s where not allocator.is_final(s.state))
+             -- The states that are not final, worked out once (an InitPlan), not once a booking.
+             and b.state = any ((select pg_catalog.array_agg(s.state) from allocator.booking_states s
+                                  where not allocator.is_final(s.state))::text[])
            order by b.id""", ["bigint", "date"]),
+        # The cheapest query: running one lets PostgreSQL act on a cancel or statement_timeout,
+        # which a Python loop never does on its own.
+        plpy.prepare("select 1"),
     )
-plan_tables, plan_combos, plan_bookings = SD["allocator.optimize_day.plans"]
+plan_tables, plan_combos, plan_bookings, plan_check = SD["allocator.optimize_day.plans"]
+limit = p_time_limit_ms / 1000.0
+clock = solver.Clock(lambda: plpy.execute(plan_check))
 
+tables = plpy.execute(plan_tables, [p_restaurant_id])
+zone_of = {t["id"]: t["zone_id"] for t in tables}
 resources = [solver.Resource((t["id"],), t["min_capacity"], t["max_capacity"],
                              (t["zone_id"],) if t["zone_id"] is not None else ())
-             for t in plpy.execute(plan_tables, [p_restaurant_id])]
-resources += [solver.Resource(tuple(c["table_ids"]), c["min_capacity"], c["max_capacity"], tuple(sorted(c["zone_ids"])))
-              for c in plpy.execute(plan_combos, [p_restaurant_id])]
+             for t in tables]
+# Combinations of two tables, then of three and so on (a connected set holds a connected set
+# one table smaller, so the first size without any is the end), in no order within a size (the
+# solver's results do not depend on it, and rows come without waiting for a sort), until a
+# quarter of the limit is spent: a layout with more than can be read in that time is planned
+# with those read (combinations_unread counts the others).
+combinations_unread = 0
+size, late = 2, False
+while not late:
+    cursor = plpy.cursor(plan_combos, [p_restaurant_id, size])
+    found = 0
+    while not late:
+        batch = cursor.fetch(2000)
+        if not batch:
+            break
+        found += len(batch)
+        resources += [solver.Resource(tuple(c["table_ids"]), c["min_capacity"], c["max_capacity"],
+                                      tuple(sorted({zone_of[t] for t in c["table_ids"] if zone_of.get(t) is not None})))
+                      for c in batch]
+        late = clock.past(called + limit / 4)
+    cursor.close()
+    if not found:
+        break
+    size += 1
+if late:
+    count = plpy.prepare("select count(*)::integer as n from allocator.table_combinations where restaurant_id = $1", ["bigint"])
+    combinations_unread = plpy.execute(count, [p_restaurant_id])[0]["n"] - (len(resources) - len(tables))
 rows = plpy.execute(plan_bookings, [p_restaurant_id, p_date])
 bookings = []
 info = {}
@@ -2109,7 +2632,8 @@ for b in bookings:
         index[tuple(sorted(b.current))] = solver.Resource(tuple(sorted(b.current)), 1, max(b.party, 1))
 current_assignment = {b.id: (tuple(sorted(b.current)) if b.current and b.must_seat else None) for b in bookings}
 current_score = solver.objective(current_assignment, day_bookings, index)
-result = solver.solve(resources, bookings, time_limit=max(0.001, p_time_limit_ms / 1000.0 - (time.perf_counter() - called)))
+result = solver.solve(resources, bookings, time_limit=max(0.001, limit - (time.perf_counter() - called)),
+                      interrupt=clock.interrupt)
 candidate = result.assignment
 # Bookings of other days keep their tables in any plan: they add the same to both scores.
 candidate_score = solver.objective(candidate, day_bookings, index)
@@ -2149,6 +2673,7 @@ return json.dumps({
     "status": result.status,
     "solve_ms": result.solve_ms,
     "blocks": int(result.stats.get("blocks", 0)),
+    "combinations_unread": combinations_unread,
     "call_ms": round((time.perf_counter() - called) * 1000, 3),
 })
 $_$;
@@ -2280,10 +2805,15 @@ declare
   v_sqlstate text;
   v_cutoff timestamptz;
   v_timezone text;
+  v_run_at timestamptz;
+  v_deferrals integer;
+  v_queue_reason text;
+  v_max_deferrals integer;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
   end if;
+  perform allocator.check_length('worker name', p_worker);
   v_actor := 'worker:' || p_worker;
   if p_booking_id is null then
     perform allocator.raise_error('invalid_argument', 'booking id is required');
@@ -2293,26 +2823,55 @@ begin
     return allocator.outcome('noop', 'not_found', 0, null, null, null, p_booking_id);
   end if;
 
-  -- One worker per booking: a transaction-scoped advisory lock, never waited for.
-  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('allocator.booking'),
-       (p_booking_id % 2147483647)::integer) then
-    return allocator.outcome('noop', 'lock_contention', 0, null, null, null, p_booking_id);
-  end if;
+  -- One session per booking: the booking's row lock, never waited for. Only the schema's
+  -- functions can lock the row: SELECT ... FOR UPDATE needs UPDATE on bookings.
   select b.* into v_booking from allocator.bookings b
-   where b.restaurant_id = v_restaurant_id and b.id = p_booking_id for update;
+   where b.restaurant_id = v_restaurant_id and b.id = p_booking_id for update skip locked;
+  if not found then
+    -- Another session holds the booking's row (another process_booking, a modification, a
+    -- hold or a staff action in an open transaction): never wait for it. Its queue row is due
+    -- again in a second, no longer leased, and counts the deferral (retry.max_deferrals in a
+    -- row send the booking to manual review once its row is free), unless that row is locked
+    -- too (its holder is moving it), or this transaction has written already (run_one
+    -- claimed the row in it): an update would then check the row's foreign key again, which
+    -- locks the booking row and would wait. Such a row keeps its lease and is claimed again
+    -- when the lease runs out.
+    if pg_catalog.pg_current_xact_id_if_assigned() is null then
+      update allocator.assignment_queue q
+         set run_at = allocator.now() + interval '1 second', reason = 'row_locked',
+             deferrals = q.deferrals + 1
+        from (select l.restaurant_id, l.booking_id from allocator.assignment_queue l
+               where l.restaurant_id = v_restaurant_id and l.booking_id = p_booking_id
+                 for update skip locked) l
+       where q.restaurant_id = l.restaurant_id and q.booking_id = l.booking_id;
+      if found then
+        return allocator.outcome('retry', 'row_locked', 0, 1000, null, null, p_booking_id);
+      end if;
+    end if;
+    return allocator.outcome('noop', 'row_locked', 0, null, null, null, p_booking_id);
+  end if;
   v_lock_wait := pg_catalog.round((extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000)::numeric, 3);
   if allocator.is_settled(v_booking.state) or v_booking.state = 'assigned' then
     -- Terminal, waiting for a person, or holding tables: nothing for the engine to do.
     perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
     return allocator.outcome('noop', 'state_' || v_booking.state, v_booking.assignment_attempts, null, null, null, p_booking_id);
   end if;
-  if exists (select 1 from allocator.assignment_queue q
-              where q.restaurant_id = v_booking.restaurant_id and q.booking_id = v_booking.id
-                and q.run_at > allocator.now()) then
+  select q.run_at, q.deferrals, q.reason into v_run_at, v_deferrals, v_queue_reason
+    from allocator.assignment_queue q
+   where q.restaurant_id = v_booking.restaurant_id and q.booking_id = v_booking.id;
+  if v_run_at > allocator.now() then
     return allocator.outcome('noop', 'not_due', v_booking.assignment_attempts, null, null, null, p_booking_id);
   end if;
 
   select r.settings, r.timezone into v_settings, v_timezone from allocator.restaurants r where r.id = v_booking.restaurant_id;
+  -- Put back retry.max_deferrals times in a row without being worked on (the last time, say,
+  -- because another session held its row): a person decides now. Settings stored before the
+  -- setting existed lack it: the default applies.
+  v_max_deferrals := coalesce((v_settings #>> '{retry,max_deferrals}')::integer,
+                              (allocator.default_settings() #>> '{retry,max_deferrals}')::integer);
+  if v_deferrals >= v_max_deferrals then
+    return allocator.review_deferred(v_booking, v_queue_reason, v_deferrals, v_actor);
+  end if;
   v_flags := v_settings -> 'flags';
   v_engine := (v_flags ->> 'pipeline_enabled')::boolean and not (v_flags ->> 'kill_switch')::boolean
               and allocator.in_rollout(v_booking.restaurant_id, (v_flags ->> 'rollout_percent')::integer);
@@ -2336,17 +2895,13 @@ begin
   end if;
 
   v_breaker := allocator.breaker_allow(v_booking.restaurant_id);
+  -- An open breaker, or every permit taken: back on the queue, counted (defer_or_review).
   if v_breaker = 'open' then
-    perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'circuit_open',
-      allocator.now() + pg_catalog.make_interval(secs => (v_settings #>> '{breaker,cooldown_seconds}')::integer),
-      v_booking.assignment_attempts);
-    return allocator.outcome('retry', 'circuit_open', v_booking.assignment_attempts,
-      (v_settings #>> '{breaker,cooldown_seconds}')::integer * 1000, null, null, p_booking_id);
+    return allocator.defer_or_review(v_booking, v_max_deferrals, 'circuit_open',
+      (v_settings #>> '{breaker,cooldown_seconds}')::integer * 1000, v_actor);
   end if;
   if allocator.take_permit(v_booking.restaurant_id, (v_flags ->> 'max_parallel')::integer) is null then
-    perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'rate_limited',
-      allocator.now() + interval '200 milliseconds', v_booking.assignment_attempts);
-    return allocator.outcome('retry', 'rate_limited', v_booking.assignment_attempts, 200, null, null, p_booking_id);
+    return allocator.defer_or_review(v_booking, v_max_deferrals, 'rate_limited', 200, v_actor);
   end if;
 
   -- Walk the lifecycle up to assignment_in_progress.
@@ -2441,7 +2996,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) IS 'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review; in a pooling restaurant, before its day''s cut-off, leave it waiting for the nightly optimizer (outcome deferred). Idempotent: a booking with nothing to do is a noop with a reason';
+COMMENT ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) IS 'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review (also after retry.max_deferrals calls in a row that could not work on it: row_locked, circuit_open, rate_limited); in a pooling restaurant, before its day''s cut-off, leave it waiting for the nightly optimizer (outcome deferred). Idempotent: a booking with nothing to do is a noop with a reason';
 
 CREATE FUNCTION allocator.raise_error(p_name text, p_message text, p_detail text DEFAULT NULL::text, p_hint text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
@@ -2486,14 +3041,20 @@ CREATE FUNCTION allocator.read_events(p_subscriber text, p_limit integer DEFAULT
 declare
   v_last bigint;
   v_last_xact xid8;
+  v_subscriber text;
+  v_restricted boolean;
 begin
   if p_subscriber is null or p_subscriber = '' then
     perform allocator.raise_error('invalid_argument', 'subscriber name is required');
   end if;
+  perform allocator.check_length('subscriber name', p_subscriber);
   perform allocator.check_argument('limit', p_limit, 1, 10000);
-  insert into allocator.subscriber_cursors (subscriber) values (p_subscriber) on conflict do nothing;
+  -- A tenant-restricted login reads its restaurants' events through cursors of its own.
+  v_restricted := allocator.tenant_restricted();
+  v_subscriber := allocator.tenant_scoped_name(p_subscriber);
+  insert into allocator.subscriber_cursors (subscriber) values (v_subscriber) on conflict do nothing;
   select c.last_event_id, c.last_xact into v_last, v_last_xact from allocator.subscriber_cursors c
-   where c.subscriber = p_subscriber for update skip locked;
+   where c.subscriber = v_subscriber for update skip locked;
   if not found then
     return;
   end if;
@@ -2502,6 +3063,7 @@ begin
       select e.* from allocator.events e
        where (e.xact, e.id) > (v_last_xact, v_last)
          and e.xact < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+         and (not v_restricted or allocator.tenant_allows(e.restaurant_id))
        order by e.xact, e.id
        limit p_limit
     ), last as (
@@ -2510,14 +3072,14 @@ begin
       update allocator.subscriber_cursors c
          set last_xact = last.xact, last_event_id = last.id, updated_at = allocator.now()
         from last
-       where c.subscriber = p_subscriber
+       where c.subscriber = v_subscriber
       returning c.last_event_id
     )
     select b.* from batch b order by b.xact, b.id;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) IS 'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them';
+COMMENT ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) IS 'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
 
 CREATE FUNCTION allocator.record_attempt(p_booking allocator.bookings, p_attempt integer, p_worker text, p_strategy text, p_table_ids bigint[], p_score numeric, p_result text, p_reason text, p_started timestamp with time zone, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS void
     LANGUAGE sql
@@ -2555,6 +3117,7 @@ CREATE FUNCTION allocator.refresh_table_combinations(p_restaurant_id bigint) RET
 declare
   v_max integer;
   v_count integer;
+  v_cap constant integer := allocator.limit_of('combinations_per_restaurant');
 begin
   select (r.settings ->> 'max_combination_size')::integer into v_max
     from allocator.restaurants r where r.id = p_restaurant_id;
@@ -2563,11 +3126,11 @@ begin
     return 0;
   end if;
 
-  with recursive eligible as (
+  with recursive eligible as materialized (
     select t.id, t.min_capacity, t.max_capacity
       from allocator.tables t
      where t.restaurant_id = p_restaurant_id and t.active and t.combinable
-  ), edges as (
+  ), edges as materialized (
     select a.table_a as src, a.table_b as dst
       from allocator.table_adjacency a
      where a.restaurant_id = p_restaurant_id
@@ -2580,22 +3143,27 @@ begin
   ), grown (ids) as (
     select array[e.id] from eligible e
     union
-    select allocator.sorted_ids(g.ids || d.dst)
+    select g.ids[1:pg_catalog.width_bucket(d.dst, g.ids)] || d.dst
+           || g.ids[pg_catalog.width_bucket(d.dst, g.ids) + 1:]
       from grown g
-      join edges d on d.src = any (g.ids)
-     where not d.dst = any (g.ids)
-       and pg_catalog.cardinality(g.ids) < v_max
+     cross join lateral pg_catalog.unnest(g.ids) as m(id)
+      join edges d on d.src = m.id
+     where pg_catalog.cardinality(g.ids) < v_max
+       and not d.dst = any (g.ids)
+  ), found as (
+    select g.ids from grown g where pg_catalog.cardinality(g.ids) >= 2 limit v_cap + 1
   ), fresh as (
-    select g.ids as table_ids, sum(e.min_capacity)::integer as min_capacity,
+    select f.ids as table_ids, sum(e.min_capacity)::integer as min_capacity,
            sum(e.max_capacity)::integer as max_capacity
-      from grown g
-      join eligible e on e.id = any (g.ids)
-     where pg_catalog.cardinality(g.ids) >= 2
-     group by g.ids
+      from found f
+     cross join lateral pg_catalog.unnest(f.ids) as m(id)
+      join eligible e on e.id = m.id
+     group by f.ids
   ), removed as (
+    -- NOT IN over the fresh sets is one hashed look-up per stored combination.
     delete from allocator.table_combinations c
      where c.restaurant_id = p_restaurant_id
-       and not exists (select 1 from fresh f where f.table_ids = c.table_ids)
+       and c.table_ids not in (select f.table_ids from fresh f)
   )
   insert into allocator.table_combinations
          (restaurant_id, table_ids, table_count, min_capacity, max_capacity)
@@ -2608,6 +3176,12 @@ begin
 
   select pg_catalog.count(*)::integer into v_count
     from allocator.table_combinations c where c.restaurant_id = p_restaurant_id;
+  if v_count > v_cap then
+    perform allocator.raise_error('invalid_layout',
+      pg_catalog.format('restaurant %s would have more than %s table combinations (max_combination_size %s)',
+        p_restaurant_id, v_cap, v_max),
+      null, 'lower max_combination_size, remove adjacent pairs or make some tables not combinable');
+  end if;
   return v_count;
 end
 $$;
@@ -2621,14 +3195,16 @@ CREATE FUNCTION allocator.release_claims(p_worker text) RETURNS integer
 declare
   v_count integer;
 begin
+  perform allocator.check_length('worker name', p_worker);
   update allocator.assignment_queue q set leased_by = null, lease_expires_at = null
-   where q.leased_by = p_worker and q.lease_expires_at > allocator.now();
+   where q.leased_by = p_worker and q.lease_expires_at > allocator.now()
+     and (not allocator.tenant_restricted() or allocator.tenant_allows(q.restaurant_id));
   get diagnostics v_count = row_count;
   return v_count;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.release_claims(p_worker text) IS 'Release the queue leases a worker still holds (on a clean shutdown), so other workers take them at once';
+COMMENT ON FUNCTION allocator.release_claims(p_worker text) IS 'Release the queue leases a worker still holds (on a clean shutdown), so other workers take them at once; a tenant-restricted login releases only its restaurants'' rows';
 
 CREATE FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text DEFAULT 'app'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2638,6 +3214,7 @@ declare
   v_hold allocator.holds := allocator.lock_hold(p_hold_id);
 begin
   perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
   if v_hold.status = 'confirmed' then
     perform allocator.raise_error('hold_not_active',
       pg_catalog.format('hold %s is confirmed; cancel or modify the booking instead', p_hold_id));
@@ -2740,6 +3317,7 @@ begin
   if p_reason is null or pg_catalog.btrim(p_reason) = '' then
     perform allocator.raise_error('invalid_argument', 'manual actions need a reason');
   end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
 end
 $$;
 
@@ -2748,8 +3326,18 @@ COMMENT ON FUNCTION allocator.require_staff(p_actor text, p_reason text) IS 'Rai
 CREATE FUNCTION allocator.restaurants_settings_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+declare
+  v_message text;
 begin
   perform allocator.refresh_table_combinations(new.id);
+  return null;
+exception when sqlstate 'RA012' then
+  -- The layout is as it was; the setting is what would break the cap.
+  get stacked diagnostics v_message = message_text;
+  perform allocator.raise_error('invalid_settings',
+    pg_catalog.format('setting max_combination_size %s is too large for restaurant %s',
+      new.settings ->> 'max_combination_size', new.id),
+    v_message, 'keep max_combination_size lower, or remove adjacent pairs');
   return null;
 end
 $$;
@@ -2763,9 +3351,11 @@ begin
   if new.name is null or pg_catalog.btrim(new.name) = '' then
     perform allocator.raise_error('invalid_argument', 'restaurant name must not be empty');
   end if;
-  if new.timezone is null or not allocator.is_valid_timezone(new.timezone) then
+  perform allocator.check_length('restaurant name', new.name);
+  if new.timezone is null or pg_catalog.length(new.timezone) > allocator.limit_of('name_chars')
+     or not allocator.is_valid_timezone(new.timezone) then
     perform allocator.raise_error('invalid_settings',
-      pg_catalog.format('unknown time zone %s', coalesce(new.timezone, 'NULL')),
+      pg_catalog.format('unknown time zone %s', coalesce(pg_catalog.left(new.timezone, 100), 'NULL')),
       null,
       'use an IANA name such as Europe/Paris; SELECT name FROM pg_timezone_names lists them');
   end if;
@@ -2799,6 +3389,20 @@ $$;
 
 COMMENT ON FUNCTION allocator.retry_or_review(p_booking allocator.bookings, p_settings jsonb, p_attempt integer, p_reason text, p_actor text) IS 'Schedule a retry with backoff, or send the booking to manual_review once max_attempts is reached';
 
+CREATE FUNCTION allocator.review_deferred(p_booking allocator.bookings, p_reason text, p_deferrals integer, p_actor text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform allocator.transition(p_booking.id, p_booking.version, 'manual_review', p_actor,
+    pg_catalog.format('%s after %s deferrals', p_reason, p_deferrals),
+    pg_catalog.jsonb_build_object('deferrals', p_deferrals));
+  perform allocator.dequeue(p_booking.restaurant_id, p_booking.id);
+  return allocator.outcome('manual_review', p_reason, p_booking.assignment_attempts, null, null, null, p_booking.id);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.review_deferred(p_booking allocator.bookings, p_reason text, p_deferrals integer, p_actor text) IS 'Send a booking that was put back retry.max_deferrals times in a row without an attempt to manual_review (reason "<reason> after <n> deferrals") and take it off the queue';
+
 CREATE FUNCTION allocator.run_due(p_limit integer DEFAULT 100, p_worker text DEFAULT 'sweeper'::text) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -2817,9 +3421,68 @@ $$;
 
 COMMENT ON FUNCTION allocator.run_due(p_limit integer, p_worker text) IS 'Claim and process up to p_limit due bookings one by one, all in the caller''s transaction; returns how many it took from the queue';
 
+CREATE FUNCTION allocator.run_nightly(p_restaurant_id bigint) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $$
+declare
+  v_restaurant allocator.restaurants;
+  v_day date;
+  v_cutoff timestamptz;
+  v_status text;
+  v_attempts integer;
+  v_result jsonb;
+  v_error text;
+  v_sqlstate text;
+begin
+  v_restaurant := allocator.require_restaurant(p_restaurant_id);
+  v_day := (allocator.now() at time zone v_restaurant.timezone)::date;
+  v_cutoff := allocator.nightly_cutoff(v_restaurant.timezone, v_restaurant.settings, v_day);
+  v_result := pg_catalog.jsonb_build_object('ran', false, 'restaurant_id', p_restaurant_id,
+    'day', v_day, 'cutoff_at', v_cutoff);
+  if allocator.now() < v_cutoff then
+    return v_result || '{"reason": "before_cutoff"}';
+  end if;
+  -- Another session planning this restaurant right now: never wait for it.
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('allocator.nightly'),
+       (p_restaurant_id % 2147483647)::integer) then
+    return v_result || '{"reason": "busy"}';
+  end if;
+  select p.status, p.attempts into v_status, v_attempts from allocator.nightly_plans p
+   where p.restaurant_id = p_restaurant_id and p.day = v_day;
+  if v_status = 'done' then
+    return v_result || '{"reason": "planned"}';
+  elsif v_attempts >= allocator.nightly_max_attempts() then
+    return v_result || '{"reason": "failed"}';
+  end if;
+  begin
+    v_result := v_result || allocator.replan_day(p_restaurant_id, v_day)
+                || pg_catalog.jsonb_build_object('ran', true, 'day', v_day);
+  exception when others then
+    get stacked diagnostics v_error = message_text, v_sqlstate = returned_sqlstate;
+    insert into allocator.nightly_plans as p (restaurant_id, day, cutoff_at, ran_at, status, result)
+    values (p_restaurant_id, v_day, v_cutoff, allocator.now(), 'failed',
+            pg_catalog.jsonb_build_object('sqlstate', v_sqlstate, 'error', v_error))
+    on conflict (restaurant_id, day) do update
+       set ran_at = excluded.ran_at, attempts = p.attempts + 1, result = excluded.result;
+    raise warning 'nightly plan of restaurant % for % failed: % (%)', p_restaurant_id, v_day, v_error, v_sqlstate;
+    return v_result || pg_catalog.jsonb_build_object('reason', 'error', 'sqlstate', v_sqlstate, 'error', v_error);
+  end;
+  insert into allocator.nightly_plans as p (restaurant_id, day, cutoff_at, ran_at, status, result)
+  values (p_restaurant_id, v_day, v_cutoff, allocator.now(), 'done', v_result)
+  on conflict (restaurant_id, day) do update
+     set ran_at = excluded.ran_at, status = 'done', attempts = p.attempts + 1, result = excluded.result;
+  return v_result;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.run_nightly(p_restaurant_id bigint) IS 'The restaurant''s nightly plan if due: once its local day''s pooling.cutoff has passed, replan_day for that day, once (recorded in nightly_plans; a failure is recorded and tried again, up to 3 times). Returns replan_day''s result with ran true, or ran false and a reason: before_cutoff, planned, failed, busy, error';
+
 CREATE FUNCTION allocator.run_one(p_worker text DEFAULT 'sweeper'::text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
     AS $$
 declare
   v_booking_id bigint;
@@ -2901,18 +3564,53 @@ COMMENT ON FUNCTION allocator.table_adjacency_order() IS 'Trigger: store an adja
 CREATE FUNCTION allocator.take_permit(p_restaurant_id bigint, p_max_parallel integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
+declare
+  v_slot integer;
+  v_lock_timeout text;
+  v_created boolean := false;
 begin
-  for v_slot in 0 .. p_max_parallel - 1 loop
-    if pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('allocator.permit'),
-         ((p_restaurant_id * 64 + v_slot) % 2147483647)::integer) then
-      return v_slot;
-    end if;
+  select p.slot into v_slot from allocator.permits p
+   where p.restaurant_id = p_restaurant_id and p.slot <= p_max_parallel
+   order by p.slot
+   limit 1
+   for update skip locked;
+  if found then
+    return v_slot;
+  end if;
+  -- Create the first missing slot. Another session creating the same slot at this moment
+  -- would make the insert wait for its transaction: after 10 ms, try the next one instead.
+  v_lock_timeout := pg_catalog.current_setting('lock_timeout');
+  perform pg_catalog.set_config('lock_timeout', '10ms', true);
+  for v_slot in
+    select s.slot from pg_catalog.generate_series(1, p_max_parallel) as s (slot)
+     where not exists (select 1 from allocator.permits p
+                        where p.restaurant_id = p_restaurant_id and p.slot = s.slot)
+     order by s.slot
+  loop
+    begin
+      insert into allocator.permits (restaurant_id, slot) values (p_restaurant_id, v_slot)
+      on conflict (restaurant_id, slot) do nothing;
+      v_created := found;
+    exception when lock_not_available then
+      v_created := false;
+    end;
+    exit when v_created;
   end loop;
-  return null;
+  perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+  if v_created then
+    return v_slot;
+  end if;
+  -- Slots created and released by other sessions meanwhile.
+  select p.slot into v_slot from allocator.permits p
+   where p.restaurant_id = p_restaurant_id and p.slot <= p_max_parallel
+   order by p.slot
+   limit 1
+   for update skip locked;
+  return v_slot;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.take_permit(p_restaurant_id bigint, p_max_parallel integer) IS 'Take one of the restaurant''s max_parallel assignment permits for this transaction; the slot number, or NULL if all are taken';
+COMMENT ON FUNCTION allocator.take_permit(p_restaurant_id bigint, p_max_parallel integer) IS 'Take one of the restaurant''s max_parallel assignment permits for this transaction (a row of allocator.permits, locked FOR UPDATE SKIP LOCKED, or created if missing); the slot number from 1, or NULL if all are taken';
 
 CREATE TABLE allocator.allocations (
     restaurant_id bigint NOT NULL,
@@ -2961,6 +3659,25 @@ CREATE FUNCTION allocator.tenant_allows(p_restaurant_id bigint) RETURNS boolean
 $$;
 
 COMMENT ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) IS 'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
+
+CREATE FUNCTION allocator.tenant_restricted() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false)
+     and pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+$$;
+
+COMMENT ON FUNCTION allocator.tenant_restricted() IS 'Whether the session''s login role is tenant-restricted (a member of allocator_tenant that is not a superuser)';
+
+CREATE FUNCTION allocator.tenant_scoped_name(p_name text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select case when allocator.tenant_restricted()
+              then pg_catalog.format('tenant %I: %s', session_user, p_name)
+              else p_name end
+$$;
+
+COMMENT ON FUNCTION allocator.tenant_scoped_name(p_name text) IS 'p_name as stored for this session: unchanged, or qualified by the login (tenant "role": name) for a tenant-restricted login';
 
 CREATE FUNCTION allocator.thaw_clock() RETURNS void
     LANGUAGE sql
@@ -3049,6 +3766,7 @@ begin
   if p_patch is null or pg_catalog.jsonb_typeof(p_patch) <> 'object' then
     perform allocator.raise_error('invalid_settings', 'the settings patch must be a JSON object');
   end if;
+  perform allocator.check_size('the settings patch', p_patch, 'settings_bytes');
   for v_key, v_value in select e.key, e.value from pg_catalog.jsonb_each(p_patch) e loop
     if pg_catalog.jsonb_typeof(v_value) = 'null' and v_key <> 'preferred_zone' then
       v_settings := v_settings - v_key;
@@ -3085,6 +3803,11 @@ begin
   if pg_catalog.jsonb_typeof(p_settings) <> 'object' then
     perform allocator.raise_error('invalid_settings', 'settings must be a JSON object',
       pg_catalog.format('got %s', pg_catalog.jsonb_typeof(p_settings)));
+  end if;
+  if pg_catalog.octet_length(p_settings::text) > allocator.limit_of('settings_bytes') then
+    perform allocator.raise_error('invalid_settings',
+      pg_catalog.format('settings must be at most %s bytes of JSON', allocator.limit_of('settings_bytes')),
+      pg_catalog.format('got %s', pg_catalog.octet_length(p_settings::text)));
   end if;
   for v_key in select k from pg_catalog.jsonb_object_keys(p_settings) as k loop
     if not v_defaults ? v_key then
@@ -3137,11 +3860,15 @@ begin
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
   perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);
-  perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1, 6);
+  perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1,
+    allocator.limit_of('combination_size'));
   v_value := v_result -> 'preferred_zone';
-  if pg_catalog.jsonb_typeof(v_value) not in ('null', 'string') then
+  if pg_catalog.jsonb_typeof(v_value) not in ('null', 'string')
+     or pg_catalog.length(v_value #>> '{}') > allocator.limit_of('name_chars') then
     perform allocator.raise_error('invalid_settings',
-      'setting preferred_zone must be a zone name or null', pg_catalog.format('got %s', v_value::text));
+      pg_catalog.format('setting preferred_zone must be a zone name of at most %s characters or null',
+        allocator.limit_of('name_chars')),
+      pg_catalog.format('got %s', pg_catalog.left(v_value::text, 100)));
   end if;
 
   perform allocator.check_setting_int('retry.max_attempts', v_result #> '{retry,max_attempts}', 1, 50);
@@ -3149,6 +3876,7 @@ begin
   perform allocator.check_setting_int('retry.max_delay_ms', v_result #> '{retry,max_delay_ms}',
     (v_result #>> '{retry,base_delay_ms}')::bigint, 86400000);
   perform allocator.check_setting_number('retry.jitter', v_result #> '{retry,jitter}', 0, 1);
+  perform allocator.check_setting_int('retry.max_deferrals', v_result #> '{retry,max_deferrals}', 1, 10000);
 
   for v_key in select k from pg_catalog.jsonb_object_keys(v_result -> 'strategy_weights') as k loop
     perform allocator.check_setting_number('strategy_weights.' || v_key,
@@ -3188,6 +3916,7 @@ begin
   if p_zone is null then
     return null;
   end if;
+  perform allocator.check_length('zone name', p_zone);
   select z.id into v_id from allocator.zones z where z.restaurant_id = p_restaurant_id and z.name = p_zone;
   if v_id is null then
     perform allocator.raise_error('not_found',
@@ -3208,7 +3937,7 @@ ALTER TABLE allocator.allocations ALTER COLUMN id ADD GENERATED BY DEFAULT AS ID
     CACHE 1
 );
 
-CREATE VIEW allocator.assignment_metrics AS
+CREATE VIEW allocator.assignment_metrics WITH (security_invoker='true', security_barrier='true') AS
  SELECT assignment_metrics_between.restaurant_id,
     assignment_metrics_between.bookings,
     assignment_metrics_between.confirmed,
@@ -3233,10 +3962,14 @@ CREATE TABLE allocator.assignment_queue (
     reason text NOT NULL,
     enqueued_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
     leased_by text,
-    lease_expires_at timestamp with time zone
+    lease_expires_at timestamp with time zone,
+    deferrals integer DEFAULT 0 NOT NULL,
+    CONSTRAINT assignment_queue_deferrals_check CHECK ((deferrals >= 0))
 );
 
 COMMENT ON TABLE allocator.assignment_queue IS 'Bookings waiting for the assignment engine, one row per booking, due at run_at';
+
+COMMENT ON COLUMN allocator.assignment_queue.deferrals IS 'How many times in a row process_booking put the booking back without working on it (rate_limited, lock_contention, circuit_open); reset when it is queued for any other reason';
 
 CREATE TABLE allocator.booking_assignment_attempts (
     restaurant_id bigint NOT NULL,
@@ -3265,12 +3998,11 @@ ALTER TABLE allocator.booking_assignment_attempts ALTER COLUMN id ADD GENERATED 
     CACHE 1
 );
 
-CREATE VIEW allocator.booking_state_counts AS
+CREATE VIEW allocator.booking_state_counts WITH (security_invoker='true', security_barrier='true') AS
  SELECT b.restaurant_id,
     b.state,
     count(*) AS bookings
    FROM allocator.bookings b
-  WHERE allocator.tenant_allows(b.restaurant_id)
   GROUP BY b.restaurant_id, b.state;
 
 COMMENT ON VIEW allocator.booking_state_counts IS 'How many bookings each restaurant has in each state';
@@ -3307,7 +4039,7 @@ CREATE TABLE allocator.booking_states (
 
 COMMENT ON TABLE allocator.booking_states IS 'The states of the booking lifecycle';
 
-CREATE VIEW allocator.booking_timeline WITH (security_barrier='true') AS
+CREATE VIEW allocator.booking_timeline WITH (security_invoker='true', security_barrier='true') AS
  SELECT h.restaurant_id,
     h.booking_id,
     h.created_at AS at,
@@ -3317,7 +4049,6 @@ CREATE VIEW allocator.booking_timeline WITH (security_barrier='true') AS
     h.reason,
     h.metadata AS details
    FROM allocator.booking_state_history h
-  WHERE allocator.tenant_allows(h.restaurant_id)
 UNION ALL
  SELECT a.restaurant_id,
     a.booking_id,
@@ -3328,7 +4059,6 @@ UNION ALL
     a.reason,
     jsonb_build_object('table_ids', a.table_ids, 'score', a.score, 'duration_ms', a.duration_ms) AS details
    FROM allocator.booking_assignment_attempts a
-  WHERE allocator.tenant_allows(a.restaurant_id)
 UNION ALL
  SELECT h.restaurant_id,
     h.booking_id,
@@ -3338,8 +4068,7 @@ UNION ALL
     h.actor,
     NULL::text AS reason,
     jsonb_build_object('expires_at', h.expires_at, 'closed_at', h.closed_at) AS details
-   FROM allocator.holds h
-  WHERE allocator.tenant_allows(h.restaurant_id);
+   FROM allocator.holds h;
 
 COMMENT ON VIEW allocator.booking_timeline IS 'Everything that happened to each booking in time order: state changes, assignment attempts, holds (filter by booking_id, order by at)';
 
@@ -3408,7 +4137,7 @@ CREATE TABLE allocator.tables (
 
 COMMENT ON TABLE allocator.tables IS 'A physical table: seats from min_capacity to max_capacity; combinable tables may be joined with adjacent ones';
 
-CREATE VIEW allocator.combination_overview WITH (security_invoker='true') AS
+CREATE VIEW allocator.combination_overview WITH (security_invoker='true', security_barrier='true') AS
  SELECT c.restaurant_id,
     c.id AS combination_id,
     c.table_count,
@@ -3422,7 +4151,7 @@ CREATE VIEW allocator.combination_overview WITH (security_invoker='true') AS
 
 COMMENT ON VIEW allocator.combination_overview IS 'Table combinations with the labels of their tables';
 
-CREATE VIEW allocator.confirmation_latency WITH (security_invoker='true') AS
+CREATE VIEW allocator.confirmation_latency WITH (security_invoker='true', security_barrier='true') AS
  SELECT c.restaurant_id,
     c.booking_id,
     c.created_at,
@@ -3495,7 +4224,7 @@ CREATE TABLE allocator.leases (
 
 COMMENT ON TABLE allocator.leases IS 'Named leases with a TTL for work that outlives a transaction; an expired lease can be taken over (not restaurant-scoped: workers and jobs share them)';
 
-CREATE VIEW allocator.manual_review_queue WITH (security_barrier='true') AS
+CREATE VIEW allocator.manual_review_queue WITH (security_invoker='true', security_barrier='true') AS
  SELECT b.restaurant_id,
     b.id AS booking_id,
     b.party_size,
@@ -3509,9 +4238,23 @@ CREATE VIEW allocator.manual_review_queue WITH (security_barrier='true') AS
      CROSS JOIN LATERAL ( SELECT max(h.created_at) AS at
            FROM allocator.booking_state_history h
           WHERE ((h.restaurant_id = b.restaurant_id) AND (h.booking_id = b.id) AND (h.to_state = 'manual_review'::text))) since)
-  WHERE ((b.state = 'manual_review'::text) AND allocator.tenant_allows(b.restaurant_id));
+  WHERE (b.state = 'manual_review'::text);
 
 COMMENT ON VIEW allocator.manual_review_queue IS 'Bookings waiting for a person: why, after how many attempts, since when (oldest first when ordered by in_review_since)';
+
+CREATE TABLE allocator.nightly_plans (
+    restaurant_id bigint NOT NULL,
+    day date NOT NULL,
+    cutoff_at timestamp with time zone NOT NULL,
+    ran_at timestamp with time zone NOT NULL,
+    status text NOT NULL,
+    attempts integer DEFAULT 1 NOT NULL,
+    result jsonb NOT NULL,
+    CONSTRAINT nightly_plans_attempts_check CHECK ((attempts >= 1)),
+    CONSTRAINT nightly_plans_status_check CHECK ((status = ANY (ARRAY['done'::text, 'failed'::text])))
+);
+
+COMMENT ON TABLE allocator.nightly_plans IS 'The nightly plan of each restaurant''s local day: the instant of its pooling.cutoff, when the plan ran, and replan_day''s result (done) or the last error (failed, after attempts tries); a day with a row is never planned twice';
 
 ALTER TABLE allocator.notifications ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.notifications_id_seq
@@ -3553,6 +4296,14 @@ ALTER TABLE allocator.optimizer_runs ALTER COLUMN id ADD GENERATED BY DEFAULT AS
     CACHE 1
 );
 
+CREATE TABLE allocator.permits (
+    restaurant_id bigint NOT NULL,
+    slot integer NOT NULL,
+    CONSTRAINT permits_slot_check CHECK (((slot >= 1) AND (slot <= 64)))
+);
+
+COMMENT ON TABLE allocator.permits IS 'Concurrency permits of the assignment engine: slots 1 to flags.max_parallel per restaurant, each held by one process_booking transaction (a row lock, FOR UPDATE SKIP LOCKED)';
+
 CREATE TABLE allocator.plpy_modules (
     name text NOT NULL,
     source text NOT NULL,
@@ -3562,7 +4313,7 @@ CREATE TABLE allocator.plpy_modules (
 
 COMMENT ON TABLE allocator.plpy_modules IS 'Python sources for PL/Python functions (installed by the migrations from plpy_functions/)';
 
-CREATE VIEW allocator.queue_status AS
+CREATE VIEW allocator.queue_status WITH (security_invoker='true', security_barrier='true') AS
  SELECT q.restaurant_id,
     count(*) AS queued,
     count(*) FILTER (WHERE ((q.run_at <= allocator.now()) AND ((q.lease_expires_at IS NULL) OR (q.lease_expires_at <= allocator.now())))) AS due,
@@ -3571,7 +4322,6 @@ CREATE VIEW allocator.queue_status AS
     count(*) FILTER (WHERE ((q.run_at > allocator.now()) AND (q.reason = 'pooled'::text))) AS pooled,
     min(q.run_at) AS oldest_run_at
    FROM allocator.assignment_queue q
-  WHERE allocator.tenant_allows(q.restaurant_id)
   GROUP BY q.restaurant_id;
 
 COMMENT ON VIEW allocator.queue_status IS 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off)';
@@ -3621,7 +4371,7 @@ CREATE TABLE allocator.zones (
 
 COMMENT ON TABLE allocator.zones IS 'A section of a restaurant''s floor (terrace, main room, bar)';
 
-CREATE VIEW allocator.table_overview WITH (security_invoker='true') AS
+CREATE VIEW allocator.table_overview WITH (security_invoker='true', security_barrier='true') AS
  SELECT t.restaurant_id,
     t.id AS table_id,
     t.label,
@@ -3720,6 +4470,9 @@ ALTER TABLE ONLY allocator.lease_waits
 ALTER TABLE ONLY allocator.leases
     ADD CONSTRAINT leases_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY allocator.nightly_plans
+    ADD CONSTRAINT nightly_plans_pkey PRIMARY KEY (restaurant_id, day);
+
 ALTER TABLE ONLY allocator.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (restaurant_id, id);
 
@@ -3728,6 +4481,9 @@ ALTER TABLE ONLY allocator.notifications
 
 ALTER TABLE ONLY allocator.optimizer_runs
     ADD CONSTRAINT optimizer_runs_pkey PRIMARY KEY (restaurant_id, id);
+
+ALTER TABLE ONLY allocator.permits
+    ADD CONSTRAINT permits_pkey PRIMARY KEY (restaurant_id, slot);
 
 ALTER TABLE ONLY allocator.plpy_modules
     ADD CONSTRAINT plpy_modules_pkey PRIMARY KEY (name);
@@ -3863,11 +4619,17 @@ ALTER TABLE ONLY allocator.circuit_breakers
 ALTER TABLE ONLY allocator.holds
     ADD CONSTRAINT holds_restaurant_id_booking_id_fkey FOREIGN KEY (restaurant_id, booking_id) REFERENCES allocator.bookings(restaurant_id, id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY allocator.nightly_plans
+    ADD CONSTRAINT nightly_plans_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY allocator.notifications
     ADD CONSTRAINT notifications_restaurant_id_booking_id_fkey FOREIGN KEY (restaurant_id, booking_id) REFERENCES allocator.bookings(restaurant_id, id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY allocator.optimizer_runs
     ADD CONSTRAINT optimizer_runs_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY allocator.permits
+    ADD CONSTRAINT permits_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY allocator.table_adjacency
     ADD CONSTRAINT table_adjacency_restaurant_id_table_a_fkey FOREIGN KEY (restaurant_id, table_a) REFERENCES allocator.tables(restaurant_id, id) ON DELETE CASCADE;
@@ -3906,9 +4668,13 @@ ALTER TABLE allocator.events ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.holds ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE allocator.nightly_plans ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE allocator.notifications ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.optimizer_runs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE allocator.permits ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.restaurants ENABLE ROW LEVEL SECURITY;
 
@@ -3934,9 +4700,13 @@ CREATE POLICY tenant_isolation ON allocator.events USING (allocator.tenant_allow
 
 CREATE POLICY tenant_isolation ON allocator.holds USING (allocator.tenant_allows(restaurant_id));
 
+CREATE POLICY tenant_isolation ON allocator.nightly_plans USING (allocator.tenant_allows(restaurant_id));
+
 CREATE POLICY tenant_isolation ON allocator.notifications USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.optimizer_runs USING (allocator.tenant_allows(restaurant_id));
+
+CREATE POLICY tenant_isolation ON allocator.permits USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.restaurants USING (allocator.tenant_allows(id));
 
@@ -4020,6 +4790,10 @@ REVOKE ALL ON FUNCTION allocator.check_invariants() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.check_invariants() TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.check_invariants() TO allocator_readonly;
 
+REVOKE ALL ON FUNCTION allocator.check_layout_limits(p_restaurant_id bigint, p_table text, p_operation text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.check_length(p_what text, p_value text, p_limit text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.check_party_size(p_party_size integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_setting_bool(p_path text, p_value jsonb) FROM PUBLIC;
@@ -4027,6 +4801,8 @@ REVOKE ALL ON FUNCTION allocator.check_setting_bool(p_path text, p_value jsonb) 
 REVOKE ALL ON FUNCTION allocator.check_setting_int(p_path text, p_value jsonb, p_min bigint, p_max bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_setting_number(p_path text, p_value jsonb, p_min numeric, p_max numeric) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.check_size(p_what text, p_value jsonb, p_limit text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_table_set(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean) FROM PUBLIC;
 
@@ -4064,6 +4840,8 @@ REVOKE ALL ON FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor te
 GRANT ALL ON FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.default_settings() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.defer_or_review(p_booking allocator.bookings, p_max_deferrals integer, p_reason text, p_delay_ms integer, p_actor text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.delete_restaurant(p_restaurant_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.delete_restaurant(p_restaurant_id bigint) TO allocator_ops;
@@ -4116,6 +4894,8 @@ REVOKE ALL ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_boo
 
 REVOKE ALL ON FUNCTION allocator.is_final(p_state text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.is_json_integer(p_value jsonb, p_min numeric, p_max numeric) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.is_settled(p_state text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.is_terminal(p_state text) FROM PUBLIC;
@@ -4133,6 +4913,10 @@ GRANT ALL ON FUNCTION allocator.lease_release(p_name text, p_owner text) TO allo
 
 REVOKE ALL ON FUNCTION allocator.legacy_first_fit(p_booking allocator.bookings) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.limit_of(p_name text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.limits() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.lock_booking(p_booking_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.lock_hold(p_hold_id bigint) FROM PUBLIC;
@@ -4144,8 +4928,18 @@ REVOKE ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_
 GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.nightly_cutoff(p_timezone text, p_settings jsonb, p_day date) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.nightly_due() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.nightly_due() TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.nightly_max_attempts() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) TO allocator_ops;
+
+REVOKE ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) FROM PUBLIC;
+GRANT ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.on_layout_change() FROM PUBLIC;
 
@@ -4207,8 +5001,13 @@ REVOKE ALL ON FUNCTION allocator.restaurants_validate() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.retry_or_review(p_booking allocator.bookings, p_settings jsonb, p_attempt integer, p_reason text, p_actor text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.review_deferred(p_booking allocator.bookings, p_reason text, p_deferrals integer, p_actor text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.run_due(p_limit integer, p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.run_due(p_limit integer, p_worker text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.run_nightly(p_restaurant_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.run_nightly(p_restaurant_id bigint) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.run_one(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.run_one(p_worker text) TO allocator_ops;
@@ -4233,6 +5032,10 @@ REVOKE ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) FROM PUBL
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_readonly;
+
+REVOKE ALL ON FUNCTION allocator.tenant_restricted() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.tenant_scoped_name(p_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.thaw_clock() FROM PUBLIC;
 
@@ -4289,7 +5092,11 @@ GRANT SELECT ON TABLE allocator.leases TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.manual_review_queue TO allocator_readonly;
 
+GRANT SELECT ON TABLE allocator.nightly_plans TO allocator_readonly;
+
 GRANT SELECT ON TABLE allocator.optimizer_runs TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.permits TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.plpy_modules TO allocator_readonly;
 

@@ -49,8 +49,10 @@ language plpgsql
 immutable
 as $$
 begin
-  if p_key is not null and (pg_catalog.btrim(p_key) = '' or pg_catalog.length(p_key) > 200) then
-    perform allocator.raise_error('invalid_argument', 'idempotency key must be 1 to 200 characters');
+  if p_key is not null and (pg_catalog.btrim(p_key) = ''
+                            or pg_catalog.length(p_key) > allocator.limit_of('idempotency_key_chars')) then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('idempotency key must be 1 to %s characters',
+      allocator.limit_of('idempotency_key_chars')));
   end if;
   if p_key is not null and p_object_id is not null and not coalesce(p_same_arguments, false) then
     perform allocator.raise_error('idempotency_mismatch',
@@ -110,6 +112,7 @@ begin
   if p_zone is null then
     return null;
   end if;
+  perform allocator.check_length('zone name', p_zone);
   select z.id into v_id from allocator.zones z where z.restaurant_id = p_restaurant_id and z.name = p_zone;
   if v_id is null then
     perform allocator.raise_error('not_found',
@@ -150,6 +153,7 @@ begin
   if p_metadata is null or pg_catalog.jsonb_typeof(p_metadata) <> 'object' then
     perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
   end if;
+  perform allocator.check_size('metadata', p_metadata, 'metadata_bytes');
 
   insert into allocator.bookings
          (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
@@ -231,6 +235,7 @@ declare
   v_freed integer;
 begin
   perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
   if p_expected_version is null then
     perform allocator.raise_error('invalid_argument', 'expected version is required');
   end if;
@@ -280,6 +285,7 @@ declare
   v_freed integer;
 begin
   perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
   if v_booking.state = 'cancelled' then
     return allocator.booking_json(v_booking) || '{"changed": false}'::jsonb;
   end if;

@@ -68,15 +68,23 @@ declare
   v_all_combinable boolean;
   v_reached integer;
 begin
-  if p_table_ids is null or pg_catalog.cardinality(p_table_ids) = 0 or pg_catalog.array_position(p_table_ids, null) is not null then
+  if p_table_ids is null or pg_catalog.cardinality(p_table_ids) = 0 then
+    perform allocator.raise_error('invalid_argument', 'table ids must be a non-empty array without NULLs');
+  end if;
+  if pg_catalog.array_ndims(p_table_ids) <> 1 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('table ids must be a one-dimensional array, got %s dimensions', pg_catalog.array_ndims(p_table_ids)));
+  end if;
+  if pg_catalog.cardinality(p_table_ids) > allocator.limit_of('tables_per_set') then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('at most %s tables can be held together', allocator.limit_of('tables_per_set')));
+  end if;
+  if pg_catalog.array_position(p_table_ids, null) is not null then
     perform allocator.raise_error('invalid_argument', 'table ids must be a non-empty array without NULLs');
   end if;
   v_ids := (select pg_catalog.array_agg(distinct x order by x) from pg_catalog.unnest(p_table_ids) as x);
   if pg_catalog.cardinality(v_ids) <> pg_catalog.cardinality(p_table_ids) then
     perform allocator.raise_error('invalid_argument', 'a table is listed twice');
-  end if;
-  if pg_catalog.cardinality(v_ids) > 10 then
-    perform allocator.raise_error('invalid_argument', 'at most 10 tables can be held together');
   end if;
 
   select pg_catalog.count(*)::integer, sum(t.min_capacity)::integer, sum(t.max_capacity)::integer,
@@ -368,6 +376,7 @@ declare
   v_hold allocator.holds := allocator.lock_hold(p_hold_id);
 begin
   perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
   if v_hold.status = 'confirmed' then
     perform allocator.raise_error('hold_not_active',
       pg_catalog.format('hold %s is confirmed; cancel or modify the booking instead', p_hold_id));
@@ -392,6 +401,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count integer;
+  v_restricted boolean := allocator.tenant_restricted();
 begin
   if p_limit is null or p_limit < 1 then
     perform allocator.raise_error('invalid_argument', 'limit must be at least 1');
@@ -400,6 +410,7 @@ begin
     into v_count
     from (select h.restaurant_id, h.id, h.booking_id from allocator.holds h
            where h.status = 'active' and h.expires_at <= allocator.now()
+             and (not v_restricted or allocator.tenant_allows(h.restaurant_id))
            order by h.expires_at
            limit p_limit) h;
   return v_count;
@@ -407,6 +418,6 @@ end
 $$;
 
 comment on function allocator.expire_holds(integer) is
-  'Sweeper: expire up to p_limit holds past their expiry (bookings another session has locked are left for the next run); returns how many';
+  'Sweeper: expire up to p_limit holds past their expiry (bookings another session has locked are left for the next run; a tenant-restricted login expires only its restaurants'' holds); returns how many';
 
 

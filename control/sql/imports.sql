@@ -72,8 +72,9 @@ begin
   if pg_catalog.jsonb_typeof(p_row) is distinct from 'object' then
     perform allocator.raise_error('invalid_argument', 'a row must be a JSON object');
   end if;
-  if v_external is null or v_external = '' or pg_catalog.length(v_external) > 200 then
-    perform allocator.raise_error('invalid_argument', 'external_id must be 1 to 200 characters');
+  if v_external is null or v_external = '' or pg_catalog.length(v_external) > allocator.limit_of('idempotency_key_chars') then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('external_id must be 1 to %s characters',
+      allocator.limit_of('idempotency_key_chars')));
   end if;
   if v_party is null then
     perform allocator.raise_error('invalid_argument', 'party_size is required');
@@ -82,6 +83,8 @@ begin
   if pg_catalog.jsonb_typeof(v_metadata) <> 'object' then
     perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
   end if;
+  perform allocator.check_size('metadata', v_metadata, 'metadata_bytes');
+  perform allocator.check_length('start', p_row ->> 'start');
   v_start := allocator.import_start(p_row ->> 'start', p_restaurant.timezone);
   v_period := allocator.booking_period(p_restaurant, v_party, v_start,
     allocator.import_integer(p_row, 'duration_minutes'));
@@ -104,7 +107,12 @@ begin
        or pg_catalog.jsonb_array_length(p_row -> 'tables') = 0 then
       perform allocator.raise_error('invalid_argument', 'tables must be a non-empty list of table labels');
     end if;
+    if pg_catalog.jsonb_array_length(p_row -> 'tables') > allocator.limit_of('tables_per_set') then
+      perform allocator.raise_error('invalid_argument',
+        pg_catalog.format('at most %s tables can be held together', allocator.limit_of('tables_per_set')));
+    end if;
     v_labels := array(select pg_catalog.jsonb_array_elements_text(p_row -> 'tables'));
+    perform allocator.check_length('table label', l) from pg_catalog.unnest(v_labels) l;
     v_ids := array(select t.id from allocator.tables t
                     where t.restaurant_id = p_restaurant.id and t.label = any (v_labels) order by t.id);
     if pg_catalog.cardinality(v_ids) <> pg_catalog.cardinality(v_labels) then
@@ -177,11 +185,13 @@ begin
   if p_rows is null or pg_catalog.jsonb_typeof(p_rows) <> 'array' then
     perform allocator.raise_error('invalid_argument', 'rows must be a JSON array of objects');
   end if;
-  if pg_catalog.jsonb_array_length(p_rows) > 500 then
+  if pg_catalog.jsonb_array_length(p_rows) > allocator.limit_of('import_rows') then
     perform allocator.raise_error('invalid_argument',
-      pg_catalog.format('at most 500 rows per call, got %s', pg_catalog.jsonb_array_length(p_rows)),
+      pg_catalog.format('at most %s rows per call, got %s', allocator.limit_of('import_rows'),
+        pg_catalog.jsonb_array_length(p_rows)),
       null, 'send the rows in batches of 500, in one transaction so that nothing is half-imported');
   end if;
+  perform allocator.check_size('rows', p_rows, 'import_bytes');
   for v_row, v_index in select e.value, e.n from pg_catalog.jsonb_array_elements(p_rows) with ordinality e(value, n) loop
     begin
       v_result := allocator.import_booking_row(v_restaurant, v_row, p_actor);

@@ -63,6 +63,7 @@ begin
     perform allocator.raise_error('invalid_argument', 'actor must not be empty', null,
       'use role or role:identity, with role one of app, worker, staff, optimizer, system');
   end if;
+  perform allocator.check_length('actor', p_actor, 'actor_chars');
   if v_role not in ('app', 'worker', 'staff', 'optimizer', 'system') then
     perform allocator.raise_error('invalid_argument',
       pg_catalog.format('unknown actor role %s', v_role),
@@ -252,11 +253,11 @@ as $$
   values (p_restaurant_id, p_booking_id, coalesce(p_run_at, allocator.now()), p_attempt, p_reason)
   on conflict (restaurant_id, booking_id) do update
      set run_at = excluded.run_at, attempt = excluded.attempt, reason = excluded.reason,
-         enqueued_at = allocator.now()
+         enqueued_at = allocator.now(), deferrals = 0
 $$;
 
 comment on function allocator.enqueue(bigint, bigint, text, timestamptz, integer) is
-  'Put a booking on the assignment queue (or move its row) to run at p_run_at, default now';
+  'Put a booking on the assignment queue (or move its row, which resets its count of deferrals) to run at p_run_at, default now';
 
 create or replace function allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) returns void
 language sql

@@ -14,6 +14,7 @@ begin
   if p_reason is null or pg_catalog.btrim(p_reason) = '' then
     perform allocator.raise_error('invalid_argument', 'manual actions need a reason');
   end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
 end
 $$;
 

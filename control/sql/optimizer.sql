@@ -31,11 +31,9 @@ if "allocator.optimize_day.plans" not in SD:
             from allocator.tables t where t.restaurant_id = $1 and t.active
            order by t.id""", ["bigint"]),
         plpy.prepare("""
-          select c.table_ids, c.min_capacity, c.max_capacity,
-                 (select coalesce(array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
-                    from allocator.tables t where t.restaurant_id = c.restaurant_id and t.id = any (c.table_ids)) as zone_ids
-            from allocator.table_combinations c where c.restaurant_id = $1
-           order by c.table_ids""", ["bigint"]),
+          select c.table_ids, c.min_capacity, c.max_capacity
+            from allocator.table_combinations c where c.restaurant_id = $1 and c.table_count = $2""",
+                     ["bigint", "integer"]),
         plpy.prepare("""
           with day as (
             select tstzrange(($2::date)::timestamp at time zone r.timezone,
@@ -43,7 +41,7 @@ if "allocator.optimize_day.plans" not in SD:
                    (r.settings ->> 'buffer_minutes')::integer as buffer,
                    coalesce(nullif(r.settings ->> 'preferred_zone', ''), '') as zone_name
               from allocator.restaurants r where r.id = $1
-          ), reach as (
+          ), reach as materialized (
             -- The day's bookings may run past midnight: the next day's bookings they could
             -- meet on a table are read too (as fixed ones).
             select tstzrange(lower(day.span),
@@ -64,22 +62,55 @@ if "allocator.optimize_day.plans" not in SD:
                  lower(b.period) <= allocator.now() as started,
                  -- A hold in flight, or tables a member of staff chose.
                  (b.state in ('assigned', 'assignment_in_progress')
-                  or exists (select 1 from allocator.booking_state_history h
+                  or b.state = 'confirmed' and exists (select 1 from allocator.booking_state_history h
                               where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
                                 and h.to_state = 'confirmed' and h.version = b.version
                                 and split_part(h.actor, ':', 1) = 'staff')) as kept
             from allocator.bookings b, day, reach
            where b.restaurant_id = $1 and b.period && reach.span
-             and b.state in (select s.state from allocator.booking_states s where not allocator.is_final(s.state))
+             -- The states that are not final, worked out once (an InitPlan), not once a booking.
+             and b.state = any ((select pg_catalog.array_agg(s.state) from allocator.booking_states s
+                                  where not allocator.is_final(s.state))::text[])
            order by b.id""", ["bigint", "date"]),
+        # The cheapest query: running one lets PostgreSQL act on a cancel or statement_timeout,
+        # which a Python loop never does on its own.
+        plpy.prepare("select 1"),
     )
-plan_tables, plan_combos, plan_bookings = SD["allocator.optimize_day.plans"]
+plan_tables, plan_combos, plan_bookings, plan_check = SD["allocator.optimize_day.plans"]
+limit = p_time_limit_ms / 1000.0
+clock = solver.Clock(lambda: plpy.execute(plan_check))
 
+tables = plpy.execute(plan_tables, [p_restaurant_id])
+zone_of = {t["id"]: t["zone_id"] for t in tables}
 resources = [solver.Resource((t["id"],), t["min_capacity"], t["max_capacity"],
                              (t["zone_id"],) if t["zone_id"] is not None else ())
-             for t in plpy.execute(plan_tables, [p_restaurant_id])]
-resources += [solver.Resource(tuple(c["table_ids"]), c["min_capacity"], c["max_capacity"], tuple(sorted(c["zone_ids"])))
-              for c in plpy.execute(plan_combos, [p_restaurant_id])]
+             for t in tables]
+# Combinations of two tables, then of three and so on (a connected set holds a connected set
+# one table smaller, so the first size without any is the end), in no order within a size (the
+# solver's results do not depend on it, and rows come without waiting for a sort), until a
+# quarter of the limit is spent: a layout with more than can be read in that time is planned
+# with those read (combinations_unread counts the others).
+combinations_unread = 0
+size, late = 2, False
+while not late:
+    cursor = plpy.cursor(plan_combos, [p_restaurant_id, size])
+    found = 0
+    while not late:
+        batch = cursor.fetch(2000)
+        if not batch:
+            break
+        found += len(batch)
+        resources += [solver.Resource(tuple(c["table_ids"]), c["min_capacity"], c["max_capacity"],
+                                      tuple(sorted({zone_of[t] for t in c["table_ids"] if zone_of.get(t) is not None})))
+                      for c in batch]
+        late = clock.past(called + limit / 4)
+    cursor.close()
+    if not found:
+        break
+    size += 1
+if late:
+    count = plpy.prepare("select count(*)::integer as n from allocator.table_combinations where restaurant_id = $1", ["bigint"])
+    combinations_unread = plpy.execute(count, [p_restaurant_id])[0]["n"] - (len(resources) - len(tables))
 rows = plpy.execute(plan_bookings, [p_restaurant_id, p_date])
 bookings = []
 info = {}
@@ -108,7 +139,8 @@ for b in bookings:
         index[tuple(sorted(b.current))] = solver.Resource(tuple(sorted(b.current)), 1, max(b.party, 1))
 current_assignment = {b.id: (tuple(sorted(b.current)) if b.current and b.must_seat else None) for b in bookings}
 current_score = solver.objective(current_assignment, day_bookings, index)
-result = solver.solve(resources, bookings, time_limit=max(0.001, p_time_limit_ms / 1000.0 - (time.perf_counter() - called)))
+result = solver.solve(resources, bookings, time_limit=max(0.001, limit - (time.perf_counter() - called)),
+                      interrupt=clock.interrupt)
 candidate = result.assignment
 # Bookings of other days keep their tables in any plan: they add the same to both scores.
 candidate_score = solver.objective(candidate, day_bookings, index)
@@ -148,6 +180,7 @@ return json.dumps({
     "status": result.status,
     "solve_ms": result.solve_ms,
     "blocks": int(result.stats.get("blocks", 0)),
+    "combinations_unread": combinations_unread,
     "call_ms": round((time.perf_counter() - called) * 1000, 3),
 })
 $$;
@@ -162,9 +195,20 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_today date := allocator.now()::date;
 begin
   if p_restaurant_id is null or p_date is null then
     perform allocator.raise_error('invalid_argument', 'restaurant and date are required');
+  end if;
+  -- A day that can hold bookings: from a year back to two years ahead (bookings start at most
+  -- two years ahead); never infinity, nor a day whose midnights are not timestamps.
+  if (case when pg_catalog.isfinite(p_date) and pg_catalog.isfinite(v_today)
+           then p_date - v_today not between -366 and 732
+                or p_date not between '4713-11-26 BC'::date and '294276-12-29'::date
+           else true end) then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format(
+      'day must be from a year back to two years ahead of today (%s), got %s', v_today, p_date));
   end if;
   perform allocator.check_argument('time limit (ms)', p_time_limit_ms, 1, 600000);
   perform allocator.require_restaurant(p_restaurant_id);
@@ -199,20 +243,134 @@ declare
   v_moved integer := 0;
   v_seated integer := 0;
   v_period tstzrange;
+  v_kind text;
+  v_problem text;
+  v_plan_restaurant bigint;
+  v_plan_day date;
+  v_timezone text;
+  v_current bigint[];
+  v_tables bigint[];
+  v_today date;
 begin
   perform allocator.require_restaurant(p_restaurant_id);
   perform allocator.actor_role(p_actor);
-  if p_date is null or p_plan is null or pg_catalog.jsonb_typeof(p_plan) <> 'object'
-     or pg_catalog.jsonb_typeof(p_plan -> 'moves') is distinct from 'array'
-     or pg_catalog.jsonb_typeof(p_plan -> 'seat') is distinct from 'array'
-     or (p_plan ->> 'restaurant_id')::bigint is distinct from p_restaurant_id
-     or (p_plan ->> 'date')::date is distinct from p_date then
-    perform allocator.raise_error('invalid_argument', 'the plan must be an optimize_day result for this restaurant and date');
+  if p_date is null then
+    perform allocator.raise_error('invalid_argument', 'date is required');
+  end if;
+  -- The days optimize_day accepts.
+  v_today := allocator.now()::date;
+  if (case when pg_catalog.isfinite(p_date) and pg_catalog.isfinite(v_today)
+           then p_date - v_today not between -366 and 732
+                or p_date not between '4713-11-26 BC'::date and '294276-12-29'::date
+           else true end) then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format(
+      'day must be from a year back to two years ahead of today (%s), got %s', v_today, p_date));
   end if;
   if p_min_improvement is null or p_min_improvement < 0 then
     perform allocator.raise_error('invalid_argument', 'minimum improvement must be 0 or more');
   end if;
-  v_improvement := (p_plan ->> 'improvement')::numeric;
+  perform allocator.check_size('the plan', p_plan, 'plan_bytes');
+
+  -- The plan: an optimize_day result for this restaurant and day whose every entry is a move or
+  -- a seat optimize_day could propose. Anything else refuses the whole plan (invalid_argument),
+  -- before anything is written.
+  if p_plan is null or pg_catalog.jsonb_typeof(p_plan) <> 'object'
+     or pg_catalog.jsonb_typeof(p_plan -> 'moves') is distinct from 'array'
+     or pg_catalog.jsonb_typeof(p_plan -> 'seat') is distinct from 'array' then
+    v_problem := 'it is not an object with "moves" and "seat" arrays';
+  else
+    begin
+      v_plan_restaurant := (p_plan ->> 'restaurant_id')::bigint;
+      v_plan_day := (p_plan ->> 'date')::date;
+      v_improvement := (p_plan ->> 'improvement')::numeric;
+      -- Figures the run records: numbers, if given.
+      perform (p_plan ->> 'current_score')::numeric, (p_plan ->> 'candidate_score')::numeric,
+              (p_plan ->> 'solve_ms')::numeric, (p_plan ->> 'covers_before')::integer,
+              (p_plan ->> 'covers_after')::integer;
+    exception when data_exception then
+      v_problem := pg_catalog.format('a figure is malformed (%s)', sqlerrm);
+    end;
+    if v_problem is null and (v_plan_restaurant is distinct from p_restaurant_id or v_plan_day is distinct from p_date) then
+      v_problem := 'it is not for this restaurant and date';
+    elsif v_problem is null and v_improvement is null then
+      v_problem := 'it has no improvement';
+    end if;
+  end if;
+  -- Each entry: an object with a booking id and version and 1 to 10 table ids to seat it at;
+  -- a move also lists the tables it leaves. Each booking once.
+  for v_item, v_kind in
+    select e.x, 'move' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'moves' end) e(x)
+    union all
+    select e.x, 'seat' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'seat' end) e(x)
+  loop
+    v_problem := case
+      when pg_catalog.jsonb_typeof(v_item) is distinct from 'object' then 'an entry is not an object'
+      when pg_catalog.jsonb_typeof(v_item -> 'booking_id') is distinct from 'number'
+           or (v_item ->> 'booking_id') !~ '^[1-9][0-9]{0,17}$' then 'an entry has no valid booking_id'
+      when pg_catalog.jsonb_typeof(v_item -> 'version') is distinct from 'number'
+           or (v_item ->> 'version') !~ '^[1-9][0-9]{0,8}$' then 'an entry has no valid version'
+      when pg_catalog.jsonb_typeof(v_item -> 'to') is distinct from 'array'
+           or pg_catalog.jsonb_array_length(v_item -> 'to') not between 1 and 10
+           or exists (select 1 from pg_catalog.jsonb_array_elements(v_item -> 'to') t
+                       where pg_catalog.jsonb_typeof(t) <> 'number' or t::text !~ '^[1-9][0-9]{0,17}$')
+        then pg_catalog.format('booking %s: "to" must list 1 to 10 table ids', v_item ->> 'booking_id')
+      when v_kind = 'seat' and v_item ? 'from'
+        then pg_catalog.format('booking %s: a booking the plan seats has no tables to leave', v_item ->> 'booking_id')
+      when v_kind = 'move' and (pg_catalog.jsonb_typeof(v_item -> 'from') is distinct from 'array'
+           or pg_catalog.jsonb_array_length(v_item -> 'from') not between 1 and 10
+           or exists (select 1 from pg_catalog.jsonb_array_elements(v_item -> 'from') t
+                       where pg_catalog.jsonb_typeof(t) <> 'number' or t::text !~ '^[1-9][0-9]{0,17}$'))
+        then pg_catalog.format('booking %s: "from" must list the 1 to 10 table ids it leaves', v_item ->> 'booking_id')
+    end;
+    exit when v_problem is not null;
+  end loop;
+  if v_problem is null then
+    select pg_catalog.format('booking %s is in the plan twice', x ->> 'booking_id') into v_problem
+      from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x
+     group by x ->> 'booking_id' having pg_catalog.count(*) > 1 limit 1;
+  end if;
+  -- Each booking: of this restaurant and local day, and, unless it changed since the plan was
+  -- made (the plan is then stale, below), confirmed on the tables a move leaves or waiting for
+  -- tables when seated; the tables are active tables of the restaurant that fit the party, as
+  -- for a hold (check_table_set).
+  select r.timezone into v_timezone from allocator.restaurants r where r.id = p_restaurant_id;
+  for v_item, v_kind in
+    select e.x, 'move' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'moves' end) e(x)
+    union all
+    select e.x, 'seat' from pg_catalog.jsonb_array_elements(case when v_problem is null then p_plan -> 'seat' end) e(x)
+  loop
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = p_restaurant_id and b.id = (v_item ->> 'booking_id')::bigint;
+    if not found then
+      v_problem := pg_catalog.format('booking %s is not a booking of restaurant %s', v_item ->> 'booking_id', p_restaurant_id);
+      exit;
+    end if;
+    continue when v_booking.version <> (v_item ->> 'version')::integer;
+    v_current := (select pg_catalog.array_agg(a.table_id order by a.table_id) from allocator.allocations a
+                   where a.restaurant_id = p_restaurant_id and a.booking_id = v_booking.id);
+    if (pg_catalog.lower(v_booking.period) at time zone v_timezone)::date <> p_date then
+      v_problem := pg_catalog.format('booking %s is not on %s', v_booking.id, p_date);
+    elsif v_kind = 'move' and (v_booking.state <> 'confirmed' or v_current is distinct from
+          (select pg_catalog.array_agg(t::bigint order by t::bigint) from pg_catalog.jsonb_array_elements_text(v_item -> 'from') t)) then
+      v_problem := pg_catalog.format('booking %s is not confirmed on the tables %s it would leave', v_booking.id, v_item -> 'from');
+    elsif v_kind = 'seat' and (v_current is not null or v_booking.state = 'confirmed'
+          or not exists (select 1 from allocator.booking_transitions t
+                          where t.from_state = v_booking.state and t.to_state = 'confirmed')) then
+      v_problem := pg_catalog.format('booking %s is not waiting for tables (it is %s)', v_booking.id, v_booking.state);
+    else
+      v_tables := array(select t::bigint from pg_catalog.jsonb_array_elements_text(v_item -> 'to') t);
+      begin
+        perform allocator.check_table_set(v_booking, v_tables);
+      exception when sqlstate 'RA001' or sqlstate 'RA002' or sqlstate 'RA007' or sqlstate 'RA011' then
+        v_problem := pg_catalog.format('booking %s (party of %s): %s', v_booking.id, v_booking.party_size, sqlerrm);
+      end;
+    end if;
+    exit when v_problem is not null;
+  end loop;
+  if v_problem is not null then
+    perform allocator.raise_error('invalid_argument', 'the plan cannot be applied: ' || v_problem, null,
+      'apply an unchanged optimize_day result for this restaurant and date');
+  end if;
 
   if pg_catalog.jsonb_array_length(p_plan -> 'moves') + pg_catalog.jsonb_array_length(p_plan -> 'seat') = 0 then
     v_status := 'nothing_to_do';
@@ -222,7 +380,8 @@ begin
     v_rationale := pg_catalog.format('improvement %s%% is below the %s%% threshold',
       pg_catalog.round(v_improvement * 100, 2), pg_catalog.round(p_min_improvement * 100, 2));
   else
-    -- Lock every booking the plan touches, in id order, and check nothing changed.
+    -- Lock every booking the plan touches, in id order, and check nothing changed and none
+    -- has started (its guests may be seated).
     for v_booking in
       select b.* from allocator.bookings b
        where b.restaurant_id = p_restaurant_id
@@ -234,7 +393,8 @@ begin
     loop
       if v_booking.version <> (select (x ->> 'version')::integer
                                  from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x
-                                where (x ->> 'booking_id')::bigint = v_booking.id limit 1) then
+                                where (x ->> 'booking_id')::bigint = v_booking.id limit 1)
+         or pg_catalog.lower(v_booking.period) <= allocator.now() then
         v_stale := v_stale || v_booking.id;
       end if;
     end loop;
@@ -245,7 +405,7 @@ begin
                              from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x))
           <> pg_catalog.jsonb_array_length(p_plan -> 'moves') + pg_catalog.jsonb_array_length(p_plan -> 'seat') then
       v_status := 'stale';
-      v_rationale := pg_catalog.format('bookings %s changed since the plan was made', v_stale);
+      v_rationale := pg_catalog.format('bookings %s changed or started since the plan was made', v_stale);
     else
       begin
         -- Free every moved booking's tables first, so swaps never collide with themselves.
@@ -349,6 +509,6 @@ end
 $$;
 
 comment on function allocator.nightly_optimize(bigint) is
-  'replan_day for the restaurant''s current local day (the pg_cron job, at its pooling.cutoff time)';
+  'replan_day for the restaurant''s current local day, now, whatever the time (by hand; the pg_cron job calls run_nightly, which plans each day once at its pooling.cutoff)';
 
 

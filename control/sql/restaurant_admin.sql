@@ -18,6 +18,7 @@ begin
   if p_patch is null or pg_catalog.jsonb_typeof(p_patch) <> 'object' then
     perform allocator.raise_error('invalid_settings', 'the settings patch must be a JSON object');
   end if;
+  perform allocator.check_size('the settings patch', p_patch, 'settings_bytes');
   for v_key, v_value in select e.key, e.value from pg_catalog.jsonb_each(p_patch) e loop
     if pg_catalog.jsonb_typeof(v_value) = 'null' and v_key <> 'preferred_zone' then
       v_settings := v_settings - v_key;

@@ -11,7 +11,7 @@ as $$
     "hold_ttl_seconds": 120,
     "max_combination_size": 3,
     "preferred_zone": null,
-    "retry": {"max_attempts": 5, "base_delay_ms": 500, "max_delay_ms": 60000, "jitter": 0.2},
+    "retry": {"max_attempts": 5, "base_delay_ms": 500, "max_delay_ms": 60000, "jitter": 0.2, "max_deferrals": 100},
     "strategy_weights": {
       "optimal_fit": 1.0,
       "adjacency": 0.6,
@@ -111,6 +111,11 @@ begin
     perform allocator.raise_error('invalid_settings', 'settings must be a JSON object',
       pg_catalog.format('got %s', pg_catalog.jsonb_typeof(p_settings)));
   end if;
+  if pg_catalog.octet_length(p_settings::text) > allocator.limit_of('settings_bytes') then
+    perform allocator.raise_error('invalid_settings',
+      pg_catalog.format('settings must be at most %s bytes of JSON', allocator.limit_of('settings_bytes')),
+      pg_catalog.format('got %s', pg_catalog.octet_length(p_settings::text)));
+  end if;
   for v_key in select k from pg_catalog.jsonb_object_keys(p_settings) as k loop
     if not v_defaults ? v_key then
       perform allocator.raise_error('invalid_settings',
@@ -162,11 +167,15 @@ begin
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
   perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);
-  perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1, 6);
+  perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1,
+    allocator.limit_of('combination_size'));
   v_value := v_result -> 'preferred_zone';
-  if pg_catalog.jsonb_typeof(v_value) not in ('null', 'string') then
+  if pg_catalog.jsonb_typeof(v_value) not in ('null', 'string')
+     or pg_catalog.length(v_value #>> '{}') > allocator.limit_of('name_chars') then
     perform allocator.raise_error('invalid_settings',
-      'setting preferred_zone must be a zone name or null', pg_catalog.format('got %s', v_value::text));
+      pg_catalog.format('setting preferred_zone must be a zone name of at most %s characters or null',
+        allocator.limit_of('name_chars')),
+      pg_catalog.format('got %s', pg_catalog.left(v_value::text, 100)));
   end if;
 
   perform allocator.check_setting_int('retry.max_attempts', v_result #> '{retry,max_attempts}', 1, 50);
@@ -174,6 +183,7 @@ begin
   perform allocator.check_setting_int('retry.max_delay_ms', v_result #> '{retry,max_delay_ms}',
     (v_result #>> '{retry,base_delay_ms}')::bigint, 86400000);
   perform allocator.check_setting_number('retry.jitter', v_result #> '{retry,jitter}', 0, 1);
+  perform allocator.check_setting_int('retry.max_deferrals', v_result #> '{retry,max_deferrals}', 1, 10000);
 
   for v_key in select k from pg_catalog.jsonb_object_keys(v_result -> 'strategy_weights') as k loop
     perform allocator.check_setting_number('strategy_weights.' || v_key,
@@ -258,9 +268,11 @@ begin
   if new.name is null or pg_catalog.btrim(new.name) = '' then
     perform allocator.raise_error('invalid_argument', 'restaurant name must not be empty');
   end if;
-  if new.timezone is null or not allocator.is_valid_timezone(new.timezone) then
+  perform allocator.check_length('restaurant name', new.name);
+  if new.timezone is null or pg_catalog.length(new.timezone) > allocator.limit_of('name_chars')
+     or not allocator.is_valid_timezone(new.timezone) then
     perform allocator.raise_error('invalid_settings',
-      pg_catalog.format('unknown time zone %s', coalesce(new.timezone, 'NULL')),
+      pg_catalog.format('unknown time zone %s', coalesce(pg_catalog.left(new.timezone, 100), 'NULL')),
       null,
       'use an IANA name such as Europe/Paris; SELECT name FROM pg_timezone_names lists them');
   end if;

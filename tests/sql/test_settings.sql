@@ -1,5 +1,5 @@
 -- Restaurant settings and time zones are validated; defaults fill what is not given.
-select plan(19);
+select plan(22);
 
 insert into allocator.restaurants (name, timezone) values ('Settings A', 'America/New_York');
 
@@ -33,6 +33,12 @@ select throws_ok($$ insert into allocator.restaurants (name, settings) values ('
   'RA006', NULL, 'a flag must be a boolean');
 select throws_ok($$ insert into allocator.restaurants (name, settings) values ('X', '{"retry": {"jitter": 1.5}}') $$,
   'RA006', NULL, 'jitter above 1 is rejected');
+select is((select settings #>> '{retry,max_deferrals}' from allocator.restaurants where name = 'Settings B'),
+  '100', 'retry.max_deferrals defaults to 100');
+select throws_ok($$ insert into allocator.restaurants (name, settings) values ('X', '{"retry": {"max_deferrals": 0}}') $$,
+  'RA006', 'setting retry.max_deferrals must be an integer from 1 to 10000', 'retry.max_deferrals of 0 is rejected');
+select throws_ok($$ insert into allocator.restaurants (name, settings) values ('X', '{"retry": {"max_deferrals": "5"}}') $$,
+  'RA006', NULL, 'retry.max_deferrals must be a JSON integer');
 select throws_ok($$ insert into allocator.restaurants (name, settings) values ('X', '{"hold_ttl_seconds": 2.5}') $$,
   'RA006', NULL, 'a fractional integer setting is rejected');
 select throws_ok($$ insert into allocator.restaurants (name, settings) values ('X', '[1, 2]') $$,

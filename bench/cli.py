@@ -118,14 +118,6 @@ class Scenario(StrEnum):
     ALL = "all"
 
 
-class Notify(StrEnum):
-    """``--notify``: the allocator.notify setting for the run."""
-
-    KEEP = "keep"
-    ALL = "all"
-    WAKEUPS = "wakeups"
-
-
 @app.command("pipeline", cls=_KeepsArgv)
 def pipeline(
     ctx: typer.Context,
@@ -178,12 +170,6 @@ def pipeline(
         bool, typer.Option("--keep", help="keep the benchmark's restaurants and bookings")
     ] = False,
     seed: Annotated[int, typer.Option()] = 2026,
-    notify: Annotated[
-        Notify,
-        typer.Option(
-            help="set allocator.notify on the database for the run (keep: leave it as it is)"
-        ),
-    ] = Notify.KEEP,
 ) -> None:
     """Burst, steady and contention runs of the pipeline, against pgbench on the same cluster."""
     # As before: 0 (or nothing) means the default size.
@@ -214,7 +200,6 @@ def pipeline(
         quick=quick,
         keep=keep,
         seed=seed,
-        notify=notify.value,
     )
     raise typer.Exit(bench_pipeline.run(settings, list(ctx.meta.get("bench.argv", []))))
 

@@ -13,14 +13,14 @@ Workers are real ``allocator worker --concurrency 2`` processes, as ``allocator 
 starts them. What is measured (docs/performance.md explains it at length):
 
 * created -> confirmed, **as a client sees it**: from the moment the bench sends
-  ``create_booking`` to the moment a listening connection receives the NOTIFY of the
-  ``booking.confirmed`` event, i.e. after the confirming transaction committed;
+  ``create_booking`` to the moment a connection polling the events every 5 ms first sees
+  the ``booking.confirmed`` event, i.e. after the confirming transaction committed;
 * the same on the server clock: the ``created`` history row (create transaction start) to
   the ``finished_at`` of the confirming attempt (end of process_booking, before commit);
 * pipeline_report's figure (history rows only: both ends are transaction *start* times, so
   it leaves out the confirming transaction's own work and commit);
 * where a booking's time goes: queue wait (created -> first attempt starts), processing
-  (the confirming attempt's duration) and commit + notification delivery;
+  (the confirming attempt's duration) and commit until the event is seen;
 * lock wait P95 (attempt metadata ``lock_wait_ms``), lease wait P95 (``lease_waits`` rows
   written during the run), duplicate processing and overlapping allocations
   (``pipeline_report``), confirmed per second (confirmed / first create to last confirm);
@@ -55,12 +55,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg import sql as pgsql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from control.cluster import pg_bindir, project_root
+from bench.pgbench_rpc import pgbench_base, run_rpc_scripts
+from control.cluster import project_root
 from control.db import database_url
 from control.demo import PARTY_SIZES, PARTY_WEIGHTS
 from control.queries import query
@@ -78,10 +78,15 @@ TARGET_BURST_P95_MS = 1000.0
 TARGET_STEADY_P95_MS = 50.0
 TARGET_WAIT_P95_MS = 5.0
 TARGET_PGBENCH_SHARE = 0.5
+TARGET_ASYNC_SHARE = 0.15
 
 # Measurement queries of this benchmark only (read-only, over the run's restaurants).
 SQL: dict[str, str] = {
-    "notify_mode": "select nullif(current_setting('allocator.notify', true), '')",
+    "last_event": "select max(id) from allocator.events",
+    "events_after": """
+        select id from allocator.events
+         where id > %(after)s and topic = 'booking.confirmed' order by id limit 5000
+    """,
     "current_database": "select current_database()",
     "clock": "select extract(epoch from clock_timestamp())::float8",
     "schema_ready": (
@@ -411,25 +416,29 @@ class Workers:
 
 
 class Listener(threading.Thread):
-    """LISTEN allocator_events and note when each event id arrives (time.time())."""
+    """Read the events committed since the start every 5 ms, as a subscriber would (the
+    workers' own transitions send no NOTIFY), and note when each event id is first seen
+    (time.time())."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, interval: float = 0.005) -> None:
         super().__init__(name="bench-listener", daemon=True)
         self.url = url
+        self.interval = interval
         self.received: dict[int, float] = {}
         self.ready = threading.Event()
         self.halt = threading.Event()
 
     def run(self) -> None:
-        """Receive notifications until halted."""
+        """Poll until halted."""
         with _connect(self.url) as conn:
-            conn.execute("listen allocator_events")
+            last = int(_scalar(conn, SQL["last_event"]) or 0)
             self.ready.set()
-            while not self.halt.is_set():
-                for notify in conn.notifies(timeout=0.1):
-                    now = time.time()
-                    if notify.payload.isdigit():
-                        self.received.setdefault(int(notify.payload), now)
+            while not self.halt.wait(self.interval):
+                rows = conn.execute(SQL["events_after"], {"after": last}).fetchall()
+                now = time.time()
+                for (event_id,) in rows:
+                    self.received.setdefault(int(event_id), now)
+                    last = max(last, int(event_id))
 
 
 class Sampler(threading.Thread):
@@ -682,7 +691,7 @@ def collect(
         "breakdown_ms": {
             "queue_wait": summarize(queue_ms),
             "processing": summarize(process_ms),
-            "commit_and_notify": summarize(commit_ms),
+            "commit_and_seen": summarize(commit_ms),
             "create_call": summarize(calls),
         },
         "lock_wait_ms": summarize(lock_waits, 3),
@@ -709,16 +718,8 @@ def collect(
 
 def run_pgbench(url: str, console: Console, seconds: int = 20, scale: int = 10) -> dict[str, Any]:
     """``pgbench -i -s scale`` then ``-c 8 -j 2 -T seconds`` in a scratch database."""
-    info = conninfo_to_dict(url)
     dbname = f"allocator_bench_pgbench_{os.getpid()}"
-    binary = pg_bindir() / "pgbench"
-    base = [str(binary)]
-    for flag, key in (("-h", "host"), ("-p", "port"), ("-U", "user")):
-        if info.get(key):
-            base += [flag, str(info[key])]
-    env = {**os.environ}
-    if info.get("password"):
-        env["PGPASSWORD"] = str(info["password"])
+    base, env = pgbench_base(url)
     admin = make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{dbname}" with (force)')
@@ -805,6 +806,14 @@ def targets(
             TARGET_PGBENCH_SHARE,
             upper=False,
         )
+    rpc = (pgbench or {}).get("rpc", {}).get("async")
+    if rpc and pgbench and pgbench.get("tps"):
+        add(
+            "async script confirmed/s / TPC-B tps >= 0.15",
+            round(rpc["confirmed_per_s"] / pgbench["tps"], 4),
+            TARGET_ASYNC_SHARE,
+            upper=False,
+        )
     return out
 
 
@@ -874,7 +883,7 @@ def print_results(
         ("created->settled P95 (ms)", lambda r: r["settle_latency_ms"]["p95"]),
         ("queue wait P50 / P95 (ms)", lambda r: _pair(r["breakdown_ms"]["queue_wait"])),
         ("processing P50 / P95 (ms)", lambda r: _pair(r["breakdown_ms"]["processing"])),
-        ("commit+notify P50 / P95 (ms)", lambda r: _pair(r["breakdown_ms"]["commit_and_notify"])),
+        ("commit+seen P50 / P95 (ms)", lambda r: _pair(r["breakdown_ms"]["commit_and_seen"])),
         ("create_booking call P50 / P95 (ms)", lambda r: _pair(r["breakdown_ms"]["create_call"])),
         ("lock wait P95 (ms)", lambda r: r["lock_wait_ms"]["p95"]),
         ("lease wait P95 (ms)", lambda r: r["lease_wait_ms"]["p95"]),
@@ -905,6 +914,14 @@ def print_results(
             f"(latency avg {_fmt(pgbench.get('latency_avg_ms'))} ms); "
             f"confirmed/s / pgbench tps = {_fmt(ratio)}"
         )
+        for script, figures in pgbench.get("rpc", {}).items():
+            share = figures["confirmed_per_s"] / pgbench["tps"] if pgbench.get("tps") else None
+            console.print(
+                f"[bold]pgbench {script} script[/bold] {_fmt(figures.get('tps'))} scripts/s, "
+                f"{_fmt(figures['confirmed_per_s'])} confirmed/s "
+                f"(latency avg {_fmt(figures.get('latency_avg_ms'))} ms); "
+                f"confirmed/s / TPC-B tps = {_fmt(share)}"
+            )
     verdicts = Table(title="targets")
     verdicts.add_column("target")
     verdicts.add_column("measured", justify="right")
@@ -1002,25 +1019,6 @@ class Settings:
     quick: bool = False
     keep: bool = False
     seed: int = 2026
-    notify: str = "keep"
-
-
-def set_notify_mode(url: str, mode: str | None) -> None:
-    """Set (or, with None, reset) allocator.notify for new sessions of the database."""
-    with _connect(url) as conn:
-        database = _scalar(conn, SQL["current_database"])
-        if mode is None:
-            conn.execute(
-                pgsql.SQL("alter database {} reset allocator.notify").format(
-                    pgsql.Identifier(database)
-                )
-            )
-        else:
-            conn.execute(
-                pgsql.SQL("alter database {} set allocator.notify = {}").format(
-                    pgsql.Identifier(database), pgsql.Literal(mode)
-                )
-            )
 
 
 def run(args: Settings, argv: list[str]) -> int:
@@ -1042,11 +1040,6 @@ def run(args: Settings, argv: list[str]) -> int:
         f"[bold]workers[/bold] {args.workers} x --concurrency 2"
     )
     machine = machine_info(url)
-    if args.notify != "keep":
-        set_notify_mode(url, args.notify)
-    with _connect(url) as conn:
-        machine["notify"] = _scalar(conn, SQL["notify_mode"]) or "all"
-    console.print(f"[bold]notify[/bold] {machine['notify']}")
     results: dict[str, dict[str, Any]] = {}
     created_ids: list[int] = []
     try:
@@ -1062,9 +1055,10 @@ def run(args: Settings, argv: list[str]) -> int:
     finally:
         if not args.keep and created_ids:
             delete_restaurants(url, created_ids)
-        if args.notify != "keep":
-            set_notify_mode(url, None)
-    pgbench = run_pgbench(url, console, args.pgbench_seconds) if args.pgbench else None
+    pgbench = None
+    if args.pgbench:
+        pgbench = run_pgbench(url, console, args.pgbench_seconds)
+        pgbench["rpc"] = run_rpc_scripts(url, console, args.pgbench_seconds)
     goals = targets(results, pgbench)
     print_results(console, results, pgbench, goals)
 

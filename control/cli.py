@@ -310,39 +310,46 @@ def events_tail(
 ) -> None:
     """Print events as JSON lines as they happen (Ctrl-C to stop)."""
     import json
+    import signal
+    import threading
 
     from control.queries import query
 
+    # Ctrl-C (or SIGTERM) ends the loop between two reads. A KeyboardInterrupt raised inside
+    # psycopg's wait for notifications would make it cancel a query that does not exist and
+    # wait for the socket again, possibly for ever.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with connect(database_url(), autocommit=True) as conn:
         conn.execute("listen allocator_events")
         row = None if from_start else conn.execute(query("events_position")).fetchone()
         position = {"xact": "0", "after": 0}
         if row is not None:
             position = {"xact": str(row[0]), "after": int(row[1])}
-        try:
-            while True:
-                for event_id, restaurant_id, topic, booking_id, payload, at, xact in conn.execute(
-                    query("events_after"), position
-                ).fetchall():
-                    print(
-                        json.dumps(
-                            {
-                                "id": event_id,
-                                "restaurant_id": restaurant_id,
-                                "topic": topic,
-                                "booking_id": booking_id,
-                                "payload": payload,
-                                "at": at,
-                            },
-                            default=str,
-                        ),
-                        flush=True,
-                    )
-                    position = {"xact": str(xact), "after": int(event_id)}
-                for _ in conn.notifies(timeout=1.0, stop_after=1):
-                    pass
-        except KeyboardInterrupt:
-            return
+        while not stop.is_set():
+            for event_id, restaurant_id, topic, booking_id, payload, at, xact in conn.execute(
+                query("events_after"), position
+            ).fetchall():
+                print(
+                    json.dumps(
+                        {
+                            "id": event_id,
+                            "restaurant_id": restaurant_id,
+                            "topic": topic,
+                            "booking_id": booking_id,
+                            "payload": payload,
+                            "at": at,
+                        },
+                        default=str,
+                    ),
+                    flush=True,
+                )
+                position = {"xact": str(xact), "after": int(event_id)}
+            # Woken by a new booking's NOTIFY, else a poll a second later: most events (a
+            # worker's transitions) send none.
+            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                pass
 
 
 @schedule_app.command("install")

@@ -210,7 +210,12 @@ begin
       v_rationale := pg_catalog.format('bookings %s changed or started since the plan was made', v_stale);
     else
       begin
-        -- Free every moved booking's tables first, so swaps never collide with themselves.
+        -- Lock every table the plan seats a party on, in id order, then free every moved
+        -- booking's tables first, so swaps never collide with themselves.
+        perform allocator.lock_tables(p_restaurant_id,
+          (select pg_catalog.array_agg(distinct (t)::bigint)
+             from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x,
+                  pg_catalog.jsonb_array_elements_text(x -> 'to') t));
         delete from allocator.allocations a
          where a.restaurant_id = p_restaurant_id
            and a.booking_id in (select (x ->> 'booking_id')::bigint from pg_catalog.jsonb_array_elements(p_plan -> 'moves') x);
@@ -571,7 +576,15 @@ begin
     from allocator.restaurants r where r.id = p_restaurant_id;
   insert into allocator.circuit_breakers as b (restaurant_id) values (p_restaurant_id)
   on conflict (restaurant_id) do nothing;
-  select b.* into v_breaker from allocator.circuit_breakers b where b.restaurant_id = p_restaurant_id for update;
+  -- Never queue on the restaurant's breaker row: when another session is recording an outcome
+  -- at this moment, this one is not counted (outcomes of one instant count once), so a burst of
+  -- conflicts does not make every session of the restaurant wait for the others' commits.
+  select b.* into v_breaker from allocator.circuit_breakers b
+   where b.restaurant_id = p_restaurant_id for update skip locked;
+  if not found then
+    select b.* into v_breaker from allocator.circuit_breakers b where b.restaurant_id = p_restaurant_id;
+    return v_breaker.state;
+  end if;
   if p_success then
     if v_breaker.state <> 'closed' or v_breaker.failures <> 0 then
       update allocator.circuit_breakers b set state = 'closed', failures = 0, opened_at = null, updated_at = allocator.now()
@@ -597,7 +610,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.breaker_record(p_restaurant_id bigint, p_success boolean) IS 'Record a success (closes the breaker) or a failure (opens it in half_open or at failure_threshold) and return the new state';
+COMMENT ON FUNCTION allocator.breaker_record(p_restaurant_id bigint, p_success boolean) IS 'Record a success (closes the breaker) or a failure (opens it in half_open or at failure_threshold) and return the new state; an outcome recorded while another session holds the breaker''s row is not counted';
 
 CREATE FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer DEFAULT NULL::integer, p_actor text DEFAULT 'app'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1178,6 +1191,7 @@ begin
   if not found then
     perform allocator.raise_error('hold_not_active', pg_catalog.format('hold %s is not active', p_hold.id));
   end if;
+  perform allocator.lock_tables(p_hold.restaurant_id, p_hold.table_ids);
   update allocator.allocations a set kind = 'confirmed', expires_at = null
    where a.restaurant_id = p_hold.restaurant_id and a.hold_id = p_hold.id;
   perform allocator.emit_event(p_hold.restaurant_id, 'hold.confirmed', p_booking.id,
@@ -1200,6 +1214,7 @@ declare
 begin
   perform allocator.free_booking_tables(p_booking, 'released');
   perform allocator.expire_holds_on(p_booking.restaurant_id, v_ids, v_period);
+  perform allocator.lock_tables(p_booking.restaurant_id, v_ids);
   foreach v_table in array v_ids loop
     perform allocator.insert_allocation(p_booking.restaurant_id, p_booking.id, v_table, v_period, 'confirmed');
   end loop;
@@ -1423,21 +1438,17 @@ begin
   values (p_restaurant_id, p_topic, p_booking_id, coalesce(p_payload, '{}'::jsonb))
   returning id into v_id;
   -- NOTIFY takes a cluster-wide lock held through the commit's flush, so notifying
-  -- transactions commit one at a time. With allocator.notify = 'wakeups' (a database or
-  -- role setting) only events that give a worker new work notify (a booking created, or put
-  -- back on the queue by anyone but a worker); subscribers of the other events see them at
-  -- their next poll.
-  if coalesce(pg_catalog.current_setting('allocator.notify', true), '') <> 'wakeups'
-     or p_topic = 'booking.created'
-     or (p_topic = 'booking.assignment_pending'
-         and coalesce(p_payload ->> 'actor', '') not like 'worker:%') then
+  -- transactions commit one at a time. Only events that give a worker new work notify: a
+  -- booking created, or put back on the queue by anyone but a worker. Subscribers of the
+  -- other events (notifications, events tail) read them with read_events at their next poll.
+  if allocator.event_wakes_workers(p_topic, p_payload) then
     perform pg_catalog.pg_notify('allocator_events', v_id::text);
   end if;
   return v_id;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb) IS 'Append an event to the outbox and NOTIFY allocator_events with its id, in the caller''s transaction (with allocator.notify = ''wakeups'', only events that give a worker new work notify)';
+COMMENT ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb) IS 'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (booking.created, booking.assignment_pending by anyone but a worker) also NOTIFYs allocator_events with its id';
 
 CREATE FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_attempt integer DEFAULT 0) RETURNS void
     LANGUAGE sql
@@ -1450,6 +1461,16 @@ CREATE FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p
 $$;
 
 COMMENT ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone, p_attempt integer) IS 'Put a booking on the assignment queue (or move its row, which resets its count of deferrals) to run at p_run_at, default now';
+
+CREATE FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select p_topic = 'booking.created'
+      or (p_topic = 'booking.assignment_pending'
+          and coalesce(p_payload ->> 'actor', '') not like 'worker:%')
+$$;
+
+COMMENT ON FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) IS 'Whether an event NOTIFYs allocator_events: booking.created, and booking.assignment_pending by anyone but a worker';
 
 CREATE FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) RETURNS boolean
     LANGUAGE plpgsql
@@ -1590,32 +1611,16 @@ $$;
 
 COMMENT ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) IS 'Freeze allocator.now() at p_at until the end of the current transaction';
 
-CREATE FUNCTION allocator.hold_json(p_hold allocator.holds) RETURNS jsonb
-    LANGUAGE sql STABLE
-    AS $$
-  select pg_catalog.jsonb_build_object(
-    'hold_id', p_hold.id,
-    'booking_id', p_hold.booking_id,
-    'restaurant_id', p_hold.restaurant_id,
-    'table_ids', pg_catalog.to_jsonb(p_hold.table_ids),
-    'status', p_hold.status,
-    'expires_at', p_hold.expires_at,
-    'booking_version', (select b.version from allocator.bookings b
-                         where b.restaurant_id = p_hold.restaurant_id and b.id = p_hold.booking_id))
-$$;
-
-COMMENT ON FUNCTION allocator.hold_json(p_hold allocator.holds) IS 'A hold as the jsonb the hold RPCs return';
-
-CREATE FUNCTION allocator.hold_tables(p_booking_id bigint, p_table_ids bigint[], p_ttl_seconds integer DEFAULT NULL::integer, p_idempotency_key text DEFAULT NULL::text, p_actor text DEFAULT 'app'::text, p_expected_version integer DEFAULT NULL::integer) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+CREATE FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text DEFAULT NULL::text, p_confirm_metadata jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
     AS $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := p_booking;
   v_ttl integer;
   v_ids bigint[];
   v_period tstzrange;
   v_hold allocator.holds;
+  v_kind text := case when p_confirm is null then 'hold' else 'confirmed' end;
   v_table bigint;
 begin
   perform allocator.actor_role(p_actor);
@@ -1641,20 +1646,65 @@ begin
   v_period := allocator.blocked_period(v_booking);
 
   perform allocator.expire_holds_on(v_booking.restaurant_id, v_ids, v_period);
+  perform allocator.lock_tables(v_booking.restaurant_id, v_ids, p_wait);
 
-  insert into allocator.holds (restaurant_id, booking_id, table_ids, period, expires_at, idempotency_key, actor)
+  insert into allocator.holds (restaurant_id, booking_id, table_ids, period, status, expires_at,
+                               idempotency_key, actor, closed_at)
   values (v_booking.restaurant_id, v_booking.id, v_ids, v_period,
-          allocator.now() + pg_catalog.make_interval(secs => v_ttl), p_idempotency_key, p_actor)
+          case when p_confirm is null then 'active' else 'confirmed' end,
+          allocator.now() + pg_catalog.make_interval(secs => v_ttl), p_idempotency_key, p_actor,
+          case when p_confirm is not null then allocator.now() end)
   returning * into v_hold;
   foreach v_table in array v_ids loop
     perform allocator.insert_allocation(v_booking.restaurant_id, v_booking.id, v_table, v_period,
-      'hold', v_hold.expires_at, v_hold.id);
+      v_kind, case when p_confirm is null then v_hold.expires_at end, v_hold.id);
   end loop;
-  perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
-    pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
-  perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
-    pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
-  return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
+  if p_confirm is null then
+    perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
+      pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
+    perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
+      pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
+    return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
+  end if;
+  insert into allocator.events (restaurant_id, topic, booking_id, payload)
+  select v_booking.restaurant_id, t.topic, v_booking.id,
+         pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id)
+    from (values (1, 'hold.created'), (2, 'hold.confirmed')) t(n, topic)
+   order by t.n;
+  perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
+  perform allocator.transition_path(v_booking.id, v_booking.version, array['assigned', 'confirmed'],
+    p_actor, array['tables held', p_confirm],
+    array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
+          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)]);
+  return pg_catalog.jsonb_build_object('hold_id', v_hold.id);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb) IS 'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step';
+
+CREATE FUNCTION allocator.hold_json(p_hold allocator.holds) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.jsonb_build_object(
+    'hold_id', p_hold.id,
+    'booking_id', p_hold.booking_id,
+    'restaurant_id', p_hold.restaurant_id,
+    'table_ids', pg_catalog.to_jsonb(p_hold.table_ids),
+    'status', p_hold.status,
+    'expires_at', p_hold.expires_at,
+    'booking_version', (select b.version from allocator.bookings b
+                         where b.restaurant_id = p_hold.restaurant_id and b.id = p_hold.booking_id))
+$$;
+
+COMMENT ON FUNCTION allocator.hold_json(p_hold allocator.holds) IS 'A hold as the jsonb the hold RPCs return';
+
+CREATE FUNCTION allocator.hold_tables(p_booking_id bigint, p_table_ids bigint[], p_ttl_seconds integer DEFAULT NULL::integer, p_idempotency_key text DEFAULT NULL::text, p_actor text DEFAULT 'app'::text, p_expected_version integer DEFAULT NULL::integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  return allocator.hold_booking_tables(allocator.lock_booking(p_booking_id), p_table_ids,
+    p_ttl_seconds, p_idempotency_key, p_actor, p_expected_version, true);
 end
 $$;
 
@@ -1739,6 +1789,7 @@ begin
   if v_ids is not null then
     -- The other system seated the party there: capacity is not second-guessed, overlaps are refused.
     v_ids := allocator.check_table_set(v_booking, v_ids, false);
+    perform allocator.lock_tables(p_restaurant.id, v_ids);
     foreach v_table in array v_ids loop
       perform allocator.insert_allocation(p_restaurant.id, v_booking.id, v_table,
         allocator.blocked_period(v_booking), 'confirmed');
@@ -2305,6 +2356,42 @@ $$;
 
 COMMENT ON FUNCTION allocator.lock_hold(p_hold_id bigint) IS 'Lock a hold and its booking (booking first) and return the hold; not_found (RA002) if missing';
 
+CREATE FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean DEFAULT true) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_locked integer;
+begin
+  if p_wait then
+    perform 1 from allocator.tables t
+     where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
+     order by t.id
+       for no key update of t;
+    return;
+  end if;
+  -- The engine's own plans: a table another transaction is writing makes the plan busy at
+  -- once (the caller's savepoint, rolled back, releases what was locked).
+  select pg_catalog.count(*) into v_locked
+    from (select 1 from allocator.tables t
+           where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
+           order by t.id
+             for no key update of t skip locked) l;
+  if v_locked < (select pg_catalog.count(distinct x) from pg_catalog.unnest(p_table_ids) x) then
+    perform allocator.raise_error('conflict',
+      pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
+      null, 'try another plan, or retry');
+  end if;
+exception
+  when deadlock_detected then
+    perform allocator.raise_error('conflict',
+      pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
+      'this transaction and another each waited for the other''s tables',
+      'retry the call');
+end
+$$;
+
+COMMENT ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) IS 'Lock the rows of the given tables in id order (FOR NO KEY UPDATE) before writing their allocations; with p_wait false a table locked by another transaction raises conflict (RA003) at once, as does a wait cycle';
+
 CREATE FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -2809,6 +2896,9 @@ declare
   v_deferrals integer;
   v_queue_reason text;
   v_max_deferrals integer;
+  v_path text[] := '{}';
+  v_reasons text[] := '{}';
+  v_waiting boolean;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
@@ -2904,7 +2994,7 @@ begin
     return allocator.defer_or_review(v_booking, v_max_deferrals, 'rate_limited', 200, v_actor);
   end if;
 
-  -- Walk the lifecycle up to assignment_in_progress.
+  -- Walk the lifecycle up to assignment_in_progress, the states written together.
   if v_booking.state = 'created' then
     if not allocator.party_fits_layout(v_booking.restaurant_id, v_booking.party_size) then
       perform allocator.record_attempt(v_booking, v_booking.assignment_attempts + 1, p_worker, null, null, null,
@@ -2914,25 +3004,34 @@ begin
       perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
       return allocator.outcome('manual_review', 'no_table_fits_party', v_booking.assignment_attempts + 1, null, null, null, p_booking_id);
     end if;
-    v_booking := allocator.transition(v_booking.id, v_booking.version, 'capacity_verified', v_actor, 'party fits the layout');
-  end if;
-  if v_booking.state = 'capacity_verified' then
-    v_booking := allocator.transition(v_booking.id, v_booking.version, 'assignment_pending', v_actor, 'queued');
+    v_path := array['capacity_verified', 'assignment_pending'];
+    v_reasons := array['party fits the layout', 'queued'];
+  elsif v_booking.state = 'capacity_verified' then
+    v_path := array['assignment_pending'];
+    v_reasons := array['queued'];
   end if;
   -- Pooled assignment: until its day's cut-off, the booking waits in assignment_pending for
   -- the nightly optimizer, which seats the day's pool at once. Still waiting fallback_minutes
   -- after the cut-off, it is due again and assigned here like any other booking.
-  if v_engine and v_booking.state = 'assignment_pending' then
+  v_waiting := v_path <> '{}' or v_booking.state = 'assignment_pending';
+  if v_engine and v_waiting then
     v_cutoff := allocator.pool_cutoff(v_timezone, v_settings, pg_catalog.lower(v_booking.period));
     if allocator.now() < v_cutoff then
+      if v_path <> '{}' then
+        v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons);
+      end if;
       v_cutoff := v_cutoff + pg_catalog.make_interval(mins => (v_settings #>> '{pooling,fallback_minutes}')::integer);
       perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'pooled', v_cutoff, v_booking.assignment_attempts);
       return allocator.outcome('deferred', 'pooled', v_booking.assignment_attempts,
         least(extract(epoch from v_cutoff - allocator.now()) * 1000, 2147483647)::integer, null, null, p_booking_id);
     end if;
   end if;
-  if v_booking.state = 'assignment_pending' then
-    v_booking := allocator.transition(v_booking.id, v_booking.version, 'assignment_in_progress', v_actor, 'assigning');
+  if v_waiting then
+    v_path := v_path || 'assignment_in_progress'::text;
+    v_reasons := v_reasons || 'assigning'::text;
+  end if;
+  if v_path <> '{}' then
+    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons);
   end if;
   v_attempt := v_booking.assignment_attempts + 1;
   update allocator.bookings b set assignment_attempts = v_attempt
@@ -2954,7 +3053,9 @@ begin
     loop
       v_tried := v_tried + 1;
       begin
-        v_hold := allocator.hold_tables(v_booking.id, v_plan.table_ids, null, null, v_actor, v_booking.version);
+        -- Held and confirmed in one step, never waiting for tables another session writes.
+        v_hold := allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
+          v_booking.version, false, 'hold confirmed');
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;
         perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -2962,7 +3063,6 @@ begin
           pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
         continue;
       end;
-      perform allocator.confirm_hold((v_hold ->> 'hold_id')::bigint, v_actor);
       update allocator.bookings b set assignment_strategy = v_plan.strategy
        where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -3688,14 +3788,28 @@ $$;
 COMMENT ON FUNCTION allocator.thaw_clock() IS 'Let allocator.now() follow the real transaction time again';
 
 CREATE FUNCTION allocator.transition(p_booking_id bigint, p_expected_version integer, p_to_state text, p_actor text, p_reason text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS allocator.bookings
+    LANGUAGE sql
+    AS $$
+  select allocator.transition_path(p_booking_id, p_expected_version, array[p_to_state], p_actor,
+    array[p_reason], array[p_metadata])
+$$;
+
+COMMENT ON FUNCTION allocator.transition(p_booking_id bigint, p_expected_version integer, p_to_state text, p_actor text, p_reason text, p_metadata jsonb) IS 'Move a booking to p_to_state if allowed and at p_expected_version: bumps the version, writes history and an event, NOTIFYs a worker when it gives one work; the only writer of bookings.state (through transition_path)';
+
+CREATE FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[] DEFAULT NULL::text[], p_metadata jsonb[] DEFAULT NULL::jsonb[]) RETURNS allocator.bookings
     LANGUAGE plpgsql
     AS $$
 declare
   v_role text := allocator.actor_role(p_actor);
+  v_steps integer := pg_catalog.cardinality(p_states);
   v_old allocator.bookings;
   v_new allocator.bookings;
+  v_from text;
+  v_to text;
+  v_notified integer;
 begin
-  if p_booking_id is null or p_expected_version is null or p_to_state is null then
+  if p_booking_id is null or p_expected_version is null or coalesce(v_steps, 0) = 0
+     or pg_catalog.array_position(p_states, null) is not null then
     perform allocator.raise_error('invalid_argument', 'booking, expected version and target state are required');
   end if;
   select b.* into v_old from allocator.bookings b where b.id = p_booking_id;
@@ -3704,42 +3818,64 @@ begin
   end if;
 
   update allocator.bookings b
-     set state = p_to_state,
-         version = b.version + 1,
+     set state = p_states[v_steps],
+         version = b.version + v_steps,
          updated_at = allocator.now(),
-         manual_review_reason = case when p_to_state = 'manual_review' then p_reason end
+         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end
    where b.restaurant_id = v_old.restaurant_id
      and b.id = p_booking_id
      and b.version = p_expected_version
-     and exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = b.state and t.to_state = p_to_state
-                    and (not t.manual_only or v_role in ('staff', 'optimizer')))
+     and v_steps = (select pg_catalog.count(*)
+                      from rows from (pg_catalog.unnest(pg_catalog.array_prepend(b.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) s(f, t)
+                      join allocator.booking_transitions t on t.from_state = s.f and t.to_state = s.t
+                     where not t.manual_only or v_role in ('staff', 'optimizer'))
   returning b.* into v_new;
 
   if not found then
     select b.* into v_old from allocator.bookings b
      where b.restaurant_id = v_old.restaurant_id and b.id = p_booking_id;
     perform allocator.check_version(v_old, p_expected_version);
+    -- The first step that may not be taken.
+    select s.f, s.t into v_from, v_to
+      from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n)
+     where not exists (select 1 from allocator.booking_transitions t
+                        where t.from_state = s.f and t.to_state = s.t
+                          and (not t.manual_only or v_role in ('staff', 'optimizer')))
+     order by s.n limit 1;
     if exists (select 1 from allocator.booking_transitions t
-                where t.from_state = v_old.state and t.to_state = p_to_state) then
+                where t.from_state = v_from and t.to_state = v_to) then
       perform allocator.raise_error('not_permitted',
-        pg_catalog.format('only staff or the optimizer may move a booking from %s to %s', v_old.state, p_to_state),
+        pg_catalog.format('only staff or the optimizer may move a booking from %s to %s', v_from, v_to),
         pg_catalog.format('actor %s', p_actor));
     end if;
     perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s cannot go from %s to %s', p_booking_id, v_old.state, p_to_state),
+      pg_catalog.format('booking %s cannot go from %s to %s', p_booking_id, v_from, v_to),
       null,
-      (select 'allowed from ' || v_old.state || ': ' || coalesce(pg_catalog.string_agg(t.to_state, ', ' order by t.to_state), 'nothing')
-         from allocator.booking_transitions t where t.from_state = v_old.state));
+      (select 'allowed from ' || v_from || ': ' || coalesce(pg_catalog.string_agg(t.to_state, ', ' order by t.to_state), 'nothing')
+         from allocator.booking_transitions t where t.from_state = v_from));
   end if;
 
-  perform allocator.record_state(v_new.restaurant_id, v_new.id, v_old.state, v_new.state,
-    v_new.version, p_actor, p_reason, p_metadata);
+  insert into allocator.booking_state_history
+         (restaurant_id, booking_id, from_state, to_state, version, actor, reason, metadata)
+  select v_new.restaurant_id, v_new.id, s.f, s.t, v_old.version + s.n::integer, p_actor,
+         p_reasons[s.n], coalesce(p_metadata[s.n], '{}'::jsonb)
+    from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n);
+  with e as (
+    insert into allocator.events (restaurant_id, topic, booking_id, payload)
+    select v_new.restaurant_id, 'booking.' || s.t, v_new.id,
+           pg_catalog.jsonb_build_object('booking_id', v_new.id, 'from', s.f, 'to', s.t,
+                                         'version', v_old.version + s.n::integer, 'actor', p_actor)
+      from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n)
+     order by s.n
+    returning id, topic, payload
+  )
+  select pg_catalog.count(pg_catalog.pg_notify('allocator_events', e.id::text)) into v_notified
+    from e where allocator.event_wakes_workers(e.topic, e.payload);
   return v_new;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.transition(p_booking_id bigint, p_expected_version integer, p_to_state text, p_actor text, p_reason text, p_metadata jsonb) IS 'Move a booking to p_to_state if allowed and at p_expected_version: bumps the version, writes history and an event, NOTIFYs; the only writer of bookings.state';
+COMMENT ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[]) IS 'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together; with transition, the only writer of bookings.state';
 
 CREATE FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) RETURNS integer
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -4857,6 +4993,8 @@ REVOKE ALL ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text
 
 REVOKE ALL ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone, p_attempt integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.expire_holds(p_limit integer) FROM PUBLIC;
@@ -4870,6 +5008,8 @@ GRANT ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text,
 REVOKE ALL ON FUNCTION allocator.free_booking_tables(p_booking allocator.bookings, p_hold_status text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.hold_json(p_hold allocator.holds) FROM PUBLIC;
 
@@ -4920,6 +5060,8 @@ REVOKE ALL ON FUNCTION allocator.limits() FROM PUBLIC;
 REVOKE ALL ON FUNCTION allocator.lock_booking(p_booking_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.lock_hold(p_hold_id bigint) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) TO allocator_ops;
@@ -5040,6 +5182,8 @@ REVOKE ALL ON FUNCTION allocator.tenant_scoped_name(p_name text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION allocator.thaw_clock() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.transition(p_booking_id bigint, p_expected_version integer, p_to_state text, p_actor text, p_reason text, p_metadata jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) FROM PUBLIC;
 

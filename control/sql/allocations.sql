@@ -1,5 +1,57 @@
 -- Writing allocations: the only path that inserts rows into allocator.allocations, so the
 -- exclusion violation always reaches callers as the project's conflict error.
+--
+-- Lock order. Every writer of allocations locks the rows of the tables it writes, in id
+-- order, before it writes (lock_tables), and only then inserts or updates. Two sessions
+-- writing one table queue on its row instead of meeting in the exclusion constraint's check,
+-- where each could wait for the other's uncommitted row (a cycle only deadlock_timeout
+-- breaks). The locks are row locks (FOR NO KEY UPDATE), which need UPDATE on tables: no role
+-- but the schema's owner can take them. A writer locks its whole set in one statement, so a
+-- single call never waits for a table while it holds a higher one; a transaction that writes
+-- several sets in turn can still meet another in a cycle, which PostgreSQL breaks and the
+-- caller gets as a conflict.
+
+create or replace function allocator.lock_tables(
+  p_restaurant_id bigint,
+  p_table_ids bigint[],
+  p_wait boolean default true
+) returns void
+language plpgsql
+volatile
+as $$
+declare
+  v_locked integer;
+begin
+  if p_wait then
+    perform 1 from allocator.tables t
+     where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
+     order by t.id
+       for no key update of t;
+    return;
+  end if;
+  -- The engine's own plans: a table another transaction is writing makes the plan busy at
+  -- once (the caller's savepoint, rolled back, releases what was locked).
+  select pg_catalog.count(*) into v_locked
+    from (select 1 from allocator.tables t
+           where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
+           order by t.id
+             for no key update of t skip locked) l;
+  if v_locked < (select pg_catalog.count(distinct x) from pg_catalog.unnest(p_table_ids) x) then
+    perform allocator.raise_error('conflict',
+      pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
+      null, 'try another plan, or retry');
+  end if;
+exception
+  when deadlock_detected then
+    perform allocator.raise_error('conflict',
+      pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
+      'this transaction and another each waited for the other''s tables',
+      'retry the call');
+end
+$$;
+
+comment on function allocator.lock_tables(bigint, bigint[], boolean) is
+  'Lock the rows of the given tables in id order (FOR NO KEY UPDATE) before writing their allocations; with p_wait false a table locked by another transaction raises conflict (RA003) at once, as does a wait cycle';
 
 create or replace function allocator.insert_allocation(
   p_restaurant_id bigint,

@@ -31,7 +31,8 @@ comment on function allocator.breaker_allow(bigint) is
   'Circuit breaker check: ''closed'' or ''half_open'' lets the call through, ''open'' does not (open turns half_open after cooldown_seconds)';
 
 -- Records the outcome of a call: a success closes the breaker; a failure in half-open, or
--- the failure_threshold-th in a row, opens it. Returns the new state.
+-- the failure_threshold-th in a row, opens it. Returns the new state. An outcome recorded
+-- while another session holds the breaker's row is not counted (never waited for).
 create or replace function allocator.breaker_record(p_restaurant_id bigint, p_success boolean) returns text
 language plpgsql
 volatile
@@ -52,7 +53,15 @@ begin
     from allocator.restaurants r where r.id = p_restaurant_id;
   insert into allocator.circuit_breakers as b (restaurant_id) values (p_restaurant_id)
   on conflict (restaurant_id) do nothing;
-  select b.* into v_breaker from allocator.circuit_breakers b where b.restaurant_id = p_restaurant_id for update;
+  -- Never queue on the restaurant's breaker row: when another session is recording an outcome
+  -- at this moment, this one is not counted (outcomes of one instant count once), so a burst of
+  -- conflicts does not make every session of the restaurant wait for the others' commits.
+  select b.* into v_breaker from allocator.circuit_breakers b
+   where b.restaurant_id = p_restaurant_id for update skip locked;
+  if not found then
+    select b.* into v_breaker from allocator.circuit_breakers b where b.restaurant_id = p_restaurant_id;
+    return v_breaker.state;
+  end if;
   if p_success then
     if v_breaker.state <> 'closed' or v_breaker.failures <> 0 then
       update allocator.circuit_breakers b set state = 'closed', failures = 0, opened_at = null, updated_at = allocator.now()
@@ -79,7 +88,7 @@ end
 $$;
 
 comment on function allocator.breaker_record(bigint, boolean) is
-  'Record a success (closes the breaker) or a failure (opens it in half_open or at failure_threshold) and return the new state';
+  'Record a success (closes the breaker) or a failure (opens it in half_open or at failure_threshold) and return the new state; an outcome recorded while another session holds the breaker''s row is not counted';
 
 -- Exponential backoff with deterministic jitter: base * 2^(attempt-1), capped at max, then
 -- moved by up to +-jitter, pseudo-randomly but reproducibly per booking and attempt.
@@ -334,6 +343,9 @@ declare
   v_deferrals integer;
   v_queue_reason text;
   v_max_deferrals integer;
+  v_path text[] := '{}';
+  v_reasons text[] := '{}';
+  v_waiting boolean;
 begin
   if p_worker is null or pg_catalog.btrim(p_worker) = '' then
     perform allocator.raise_error('invalid_argument', 'worker name is required');
@@ -429,7 +441,7 @@ begin
     return allocator.defer_or_review(v_booking, v_max_deferrals, 'rate_limited', 200, v_actor);
   end if;
 
-  -- Walk the lifecycle up to assignment_in_progress.
+  -- Walk the lifecycle up to assignment_in_progress, the states written together.
   if v_booking.state = 'created' then
     if not allocator.party_fits_layout(v_booking.restaurant_id, v_booking.party_size) then
       perform allocator.record_attempt(v_booking, v_booking.assignment_attempts + 1, p_worker, null, null, null,
@@ -439,25 +451,34 @@ begin
       perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
       return allocator.outcome('manual_review', 'no_table_fits_party', v_booking.assignment_attempts + 1, null, null, null, p_booking_id);
     end if;
-    v_booking := allocator.transition(v_booking.id, v_booking.version, 'capacity_verified', v_actor, 'party fits the layout');
-  end if;
-  if v_booking.state = 'capacity_verified' then
-    v_booking := allocator.transition(v_booking.id, v_booking.version, 'assignment_pending', v_actor, 'queued');
+    v_path := array['capacity_verified', 'assignment_pending'];
+    v_reasons := array['party fits the layout', 'queued'];
+  elsif v_booking.state = 'capacity_verified' then
+    v_path := array['assignment_pending'];
+    v_reasons := array['queued'];
   end if;
   -- Pooled assignment: until its day's cut-off, the booking waits in assignment_pending for
   -- the nightly optimizer, which seats the day's pool at once. Still waiting fallback_minutes
   -- after the cut-off, it is due again and assigned here like any other booking.
-  if v_engine and v_booking.state = 'assignment_pending' then
+  v_waiting := v_path <> '{}' or v_booking.state = 'assignment_pending';
+  if v_engine and v_waiting then
     v_cutoff := allocator.pool_cutoff(v_timezone, v_settings, pg_catalog.lower(v_booking.period));
     if allocator.now() < v_cutoff then
+      if v_path <> '{}' then
+        v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons);
+      end if;
       v_cutoff := v_cutoff + pg_catalog.make_interval(mins => (v_settings #>> '{pooling,fallback_minutes}')::integer);
       perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'pooled', v_cutoff, v_booking.assignment_attempts);
       return allocator.outcome('deferred', 'pooled', v_booking.assignment_attempts,
         least(extract(epoch from v_cutoff - allocator.now()) * 1000, 2147483647)::integer, null, null, p_booking_id);
     end if;
   end if;
-  if v_booking.state = 'assignment_pending' then
-    v_booking := allocator.transition(v_booking.id, v_booking.version, 'assignment_in_progress', v_actor, 'assigning');
+  if v_waiting then
+    v_path := v_path || 'assignment_in_progress'::text;
+    v_reasons := v_reasons || 'assigning'::text;
+  end if;
+  if v_path <> '{}' then
+    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons);
   end if;
   v_attempt := v_booking.assignment_attempts + 1;
   update allocator.bookings b set assignment_attempts = v_attempt
@@ -479,7 +500,9 @@ begin
     loop
       v_tried := v_tried + 1;
       begin
-        v_hold := allocator.hold_tables(v_booking.id, v_plan.table_ids, null, null, v_actor, v_booking.version);
+        -- Held and confirmed in one step, never waiting for tables another session writes.
+        v_hold := allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
+          v_booking.version, false, 'hold confirmed');
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;
         perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -487,7 +510,6 @@ begin
           pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
         continue;
       end;
-      perform allocator.confirm_hold((v_hold ->> 'hold_id')::bigint, v_actor);
       update allocator.bookings b set assignment_strategy = v_plan.strategy
        where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,

@@ -208,25 +208,34 @@ $$;
 comment on function allocator.expire_holds_on(bigint, bigint[], tstzrange) is
   'Close the expired holds on the given tables that overlap p_period; returns how many';
 
-create or replace function allocator.hold_tables(
-  p_booking_id bigint,
+-- Holds tables for a booking the caller has locked: hold_tables for applications (waiting for
+-- tables another transaction is writing), process_booking for its plans (p_wait false: such a
+-- plan is a conflict at once, and the engine tries the next). With p_confirm (the reason of
+-- the confirmation) the hold is confirmed in the same step, as confirm_hold would: the same
+-- rows (a hold closed as confirmed, confirmed allocations, the events hold.created and
+-- hold.confirmed, the states assigned then confirmed), written once each, and the result is
+-- just {"hold_id": ...}.
+create or replace function allocator.hold_booking_tables(
+  p_booking allocator.bookings,
   p_table_ids bigint[],
-  p_ttl_seconds integer default null,
-  p_idempotency_key text default null,
-  p_actor text default 'app',
-  p_expected_version integer default null
+  p_ttl_seconds integer,
+  p_idempotency_key text,
+  p_actor text,
+  p_expected_version integer,
+  p_wait boolean,
+  p_confirm text default null,
+  p_confirm_metadata jsonb default '{}'::jsonb
 ) returns jsonb
 language plpgsql
 volatile
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := p_booking;
   v_ttl integer;
   v_ids bigint[];
   v_period tstzrange;
   v_hold allocator.holds;
+  v_kind text := case when p_confirm is null then 'hold' else 'confirmed' end;
   v_table bigint;
 begin
   perform allocator.actor_role(p_actor);
@@ -252,20 +261,59 @@ begin
   v_period := allocator.blocked_period(v_booking);
 
   perform allocator.expire_holds_on(v_booking.restaurant_id, v_ids, v_period);
+  perform allocator.lock_tables(v_booking.restaurant_id, v_ids, p_wait);
 
-  insert into allocator.holds (restaurant_id, booking_id, table_ids, period, expires_at, idempotency_key, actor)
+  insert into allocator.holds (restaurant_id, booking_id, table_ids, period, status, expires_at,
+                               idempotency_key, actor, closed_at)
   values (v_booking.restaurant_id, v_booking.id, v_ids, v_period,
-          allocator.now() + pg_catalog.make_interval(secs => v_ttl), p_idempotency_key, p_actor)
+          case when p_confirm is null then 'active' else 'confirmed' end,
+          allocator.now() + pg_catalog.make_interval(secs => v_ttl), p_idempotency_key, p_actor,
+          case when p_confirm is not null then allocator.now() end)
   returning * into v_hold;
   foreach v_table in array v_ids loop
     perform allocator.insert_allocation(v_booking.restaurant_id, v_booking.id, v_table, v_period,
-      'hold', v_hold.expires_at, v_hold.id);
+      v_kind, case when p_confirm is null then v_hold.expires_at end, v_hold.id);
   end loop;
-  perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
-    pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
-  perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
-    pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
-  return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
+  if p_confirm is null then
+    perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
+      pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
+    perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
+      pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
+    return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
+  end if;
+  insert into allocator.events (restaurant_id, topic, booking_id, payload)
+  select v_booking.restaurant_id, t.topic, v_booking.id,
+         pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id)
+    from (values (1, 'hold.created'), (2, 'hold.confirmed')) t(n, topic)
+   order by t.n;
+  perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
+  perform allocator.transition_path(v_booking.id, v_booking.version, array['assigned', 'confirmed'],
+    p_actor, array['tables held', p_confirm],
+    array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
+          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)]);
+  return pg_catalog.jsonb_build_object('hold_id', v_hold.id);
+end
+$$;
+
+comment on function allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer, boolean, text, jsonb) is
+  'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step';
+
+create or replace function allocator.hold_tables(
+  p_booking_id bigint,
+  p_table_ids bigint[],
+  p_ttl_seconds integer default null,
+  p_idempotency_key text default null,
+  p_actor text default 'app',
+  p_expected_version integer default null
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return allocator.hold_booking_tables(allocator.lock_booking(p_booking_id), p_table_ids,
+    p_ttl_seconds, p_idempotency_key, p_actor, p_expected_version, true);
 end
 $$;
 
@@ -320,6 +368,7 @@ begin
   if not found then
     perform allocator.raise_error('hold_not_active', pg_catalog.format('hold %s is not active', p_hold.id));
   end if;
+  perform allocator.lock_tables(p_hold.restaurant_id, p_hold.table_ids);
   update allocator.allocations a set kind = 'confirmed', expires_at = null
    where a.restaurant_id = p_hold.restaurant_id and a.hold_id = p_hold.id;
   perform allocator.emit_event(p_hold.restaurant_id, 'hold.confirmed', p_booking.id,

@@ -133,6 +133,7 @@ begin
   if v_ids is not null then
     -- The other system seated the party there: capacity is not second-guessed, overlaps are refused.
     v_ids := allocator.check_table_set(v_booking, v_ids, false);
+    perform allocator.lock_tables(p_restaurant.id, v_ids);
     foreach v_table in array v_ids loop
       perform allocator.insert_allocation(p_restaurant.id, v_booking.id, v_table,
         allocator.blocked_period(v_booking), 'confirmed');

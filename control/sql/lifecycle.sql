@@ -77,6 +77,20 @@ $$;
 comment on function allocator.actor_role(text) is
   'The role part of an actor (app, worker, staff, optimizer, system); raises invalid_argument otherwise';
 
+-- Whether an event gives a worker new work, and so NOTIFYs: a booking created, or put back on
+-- the queue by anyone but a worker (a worker's own retries are due at a time it knows).
+create or replace function allocator.event_wakes_workers(p_topic text, p_payload jsonb) returns boolean
+language sql
+immutable
+as $$
+  select p_topic = 'booking.created'
+      or (p_topic = 'booking.assignment_pending'
+          and coalesce(p_payload ->> 'actor', '') not like 'worker:%')
+$$;
+
+comment on function allocator.event_wakes_workers(text, jsonb) is
+  'Whether an event NOTIFYs allocator_events: booking.created, and booking.assignment_pending by anyone but a worker';
+
 create or replace function allocator.emit_event(
   p_restaurant_id bigint,
   p_topic text,
@@ -93,14 +107,10 @@ begin
   values (p_restaurant_id, p_topic, p_booking_id, coalesce(p_payload, '{}'::jsonb))
   returning id into v_id;
   -- NOTIFY takes a cluster-wide lock held through the commit's flush, so notifying
-  -- transactions commit one at a time. With allocator.notify = 'wakeups' (a database or
-  -- role setting) only events that give a worker new work notify (a booking created, or put
-  -- back on the queue by anyone but a worker); subscribers of the other events see them at
-  -- their next poll.
-  if coalesce(pg_catalog.current_setting('allocator.notify', true), '') <> 'wakeups'
-     or p_topic = 'booking.created'
-     or (p_topic = 'booking.assignment_pending'
-         and coalesce(p_payload ->> 'actor', '') not like 'worker:%') then
+  -- transactions commit one at a time. Only events that give a worker new work notify: a
+  -- booking created, or put back on the queue by anyone but a worker. Subscribers of the
+  -- other events (notifications, events tail) read them with read_events at their next poll.
+  if allocator.event_wakes_workers(p_topic, p_payload) then
     perform pg_catalog.pg_notify('allocator_events', v_id::text);
   end if;
   return v_id;
@@ -108,7 +118,7 @@ end
 $$;
 
 comment on function allocator.emit_event(bigint, text, bigint, jsonb) is
-  'Append an event to the outbox and NOTIFY allocator_events with its id, in the caller''s transaction (with allocator.notify = ''wakeups'', only events that give a worker new work notify)';
+  'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (booking.created, booking.assignment_pending by anyone but a worker) also NOTIFYs allocator_events with its id';
 
 create or replace function allocator.record_state(
   p_restaurant_id bigint,
@@ -174,25 +184,33 @@ $$;
 comment on function allocator.check_can_move(allocator.bookings, text, text, text) is
   'Raise invalid_transition (RA005), worded with p_refusal, unless the booking may move to p_to_state';
 
--- The only writer of bookings.state. The expected version and the allowed transition are
+-- The only writer of bookings.state. The expected version and the allowed transitions are
 -- guarded in the UPDATE's WHERE, so a concurrent change makes this one fail, never both win.
-create or replace function allocator.transition(
+-- A path of several states (the engine walking created -> ... -> assignment_in_progress) is
+-- one UPDATE, one INSERT of its history rows and one of its events: the same rows as one
+-- transition after another, each state its own version, history row and event.
+create or replace function allocator.transition_path(
   p_booking_id bigint,
   p_expected_version integer,
-  p_to_state text,
+  p_states text[],
   p_actor text,
-  p_reason text default null,
-  p_metadata jsonb default '{}'::jsonb
+  p_reasons text[] default null,
+  p_metadata jsonb[] default null
 ) returns allocator.bookings
 language plpgsql
 volatile
 as $$
 declare
   v_role text := allocator.actor_role(p_actor);
+  v_steps integer := pg_catalog.cardinality(p_states);
   v_old allocator.bookings;
   v_new allocator.bookings;
+  v_from text;
+  v_to text;
+  v_notified integer;
 begin
-  if p_booking_id is null or p_expected_version is null or p_to_state is null then
+  if p_booking_id is null or p_expected_version is null or coalesce(v_steps, 0) = 0
+     or pg_catalog.array_position(p_states, null) is not null then
     perform allocator.raise_error('invalid_argument', 'booking, expected version and target state are required');
   end if;
   select b.* into v_old from allocator.bookings b where b.id = p_booking_id;
@@ -201,43 +219,83 @@ begin
   end if;
 
   update allocator.bookings b
-     set state = p_to_state,
-         version = b.version + 1,
+     set state = p_states[v_steps],
+         version = b.version + v_steps,
          updated_at = allocator.now(),
-         manual_review_reason = case when p_to_state = 'manual_review' then p_reason end
+         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end
    where b.restaurant_id = v_old.restaurant_id
      and b.id = p_booking_id
      and b.version = p_expected_version
-     and exists (select 1 from allocator.booking_transitions t
-                  where t.from_state = b.state and t.to_state = p_to_state
-                    and (not t.manual_only or v_role in ('staff', 'optimizer')))
+     and v_steps = (select pg_catalog.count(*)
+                      from rows from (pg_catalog.unnest(pg_catalog.array_prepend(b.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) s(f, t)
+                      join allocator.booking_transitions t on t.from_state = s.f and t.to_state = s.t
+                     where not t.manual_only or v_role in ('staff', 'optimizer'))
   returning b.* into v_new;
 
   if not found then
     select b.* into v_old from allocator.bookings b
      where b.restaurant_id = v_old.restaurant_id and b.id = p_booking_id;
     perform allocator.check_version(v_old, p_expected_version);
+    -- The first step that may not be taken.
+    select s.f, s.t into v_from, v_to
+      from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n)
+     where not exists (select 1 from allocator.booking_transitions t
+                        where t.from_state = s.f and t.to_state = s.t
+                          and (not t.manual_only or v_role in ('staff', 'optimizer')))
+     order by s.n limit 1;
     if exists (select 1 from allocator.booking_transitions t
-                where t.from_state = v_old.state and t.to_state = p_to_state) then
+                where t.from_state = v_from and t.to_state = v_to) then
       perform allocator.raise_error('not_permitted',
-        pg_catalog.format('only staff or the optimizer may move a booking from %s to %s', v_old.state, p_to_state),
+        pg_catalog.format('only staff or the optimizer may move a booking from %s to %s', v_from, v_to),
         pg_catalog.format('actor %s', p_actor));
     end if;
     perform allocator.raise_error('invalid_transition',
-      pg_catalog.format('booking %s cannot go from %s to %s', p_booking_id, v_old.state, p_to_state),
+      pg_catalog.format('booking %s cannot go from %s to %s', p_booking_id, v_from, v_to),
       null,
-      (select 'allowed from ' || v_old.state || ': ' || coalesce(pg_catalog.string_agg(t.to_state, ', ' order by t.to_state), 'nothing')
-         from allocator.booking_transitions t where t.from_state = v_old.state));
+      (select 'allowed from ' || v_from || ': ' || coalesce(pg_catalog.string_agg(t.to_state, ', ' order by t.to_state), 'nothing')
+         from allocator.booking_transitions t where t.from_state = v_from));
   end if;
 
-  perform allocator.record_state(v_new.restaurant_id, v_new.id, v_old.state, v_new.state,
-    v_new.version, p_actor, p_reason, p_metadata);
+  insert into allocator.booking_state_history
+         (restaurant_id, booking_id, from_state, to_state, version, actor, reason, metadata)
+  select v_new.restaurant_id, v_new.id, s.f, s.t, v_old.version + s.n::integer, p_actor,
+         p_reasons[s.n], coalesce(p_metadata[s.n], '{}'::jsonb)
+    from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n);
+  with e as (
+    insert into allocator.events (restaurant_id, topic, booking_id, payload)
+    select v_new.restaurant_id, 'booking.' || s.t, v_new.id,
+           pg_catalog.jsonb_build_object('booking_id', v_new.id, 'from', s.f, 'to', s.t,
+                                         'version', v_old.version + s.n::integer, 'actor', p_actor)
+      from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n)
+     order by s.n
+    returning id, topic, payload
+  )
+  select pg_catalog.count(pg_catalog.pg_notify('allocator_events', e.id::text)) into v_notified
+    from e where allocator.event_wakes_workers(e.topic, e.payload);
   return v_new;
 end
 $$;
 
+comment on function allocator.transition_path(bigint, integer, text[], text, text[], jsonb[]) is
+  'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together; with transition, the only writer of bookings.state';
+
+create or replace function allocator.transition(
+  p_booking_id bigint,
+  p_expected_version integer,
+  p_to_state text,
+  p_actor text,
+  p_reason text default null,
+  p_metadata jsonb default '{}'::jsonb
+) returns allocator.bookings
+language sql
+volatile
+as $$
+  select allocator.transition_path(p_booking_id, p_expected_version, array[p_to_state], p_actor,
+    array[p_reason], array[p_metadata])
+$$;
+
 comment on function allocator.transition(bigint, integer, text, text, text, jsonb) is
-  'Move a booking to p_to_state if allowed and at p_expected_version: bumps the version, writes history and an event, NOTIFYs; the only writer of bookings.state';
+  'Move a booking to p_to_state if allowed and at p_expected_version: bumps the version, writes history and an event, NOTIFYs a worker when it gives one work; the only writer of bookings.state (through transition_path)';
 
 create or replace function allocator.enqueue(
   p_restaurant_id bigint,

@@ -72,6 +72,7 @@ declare
 begin
   perform allocator.free_booking_tables(p_booking, 'released');
   perform allocator.expire_holds_on(p_booking.restaurant_id, v_ids, v_period);
+  perform allocator.lock_tables(p_booking.restaurant_id, v_ids);
   foreach v_table in array v_ids loop
     perform allocator.insert_allocation(p_booking.restaurant_id, p_booking.id, v_table, v_period, 'confirmed');
   end loop;

@@ -408,7 +408,12 @@ begin
       v_rationale := pg_catalog.format('bookings %s changed or started since the plan was made', v_stale);
     else
       begin
-        -- Free every moved booking's tables first, so swaps never collide with themselves.
+        -- Lock every table the plan seats a party on, in id order, then free every moved
+        -- booking's tables first, so swaps never collide with themselves.
+        perform allocator.lock_tables(p_restaurant_id,
+          (select pg_catalog.array_agg(distinct (t)::bigint)
+             from pg_catalog.jsonb_array_elements((p_plan -> 'moves') || (p_plan -> 'seat')) x,
+                  pg_catalog.jsonb_array_elements_text(x -> 'to') t));
         delete from allocator.allocations a
          where a.restaurant_id = p_restaurant_id
            and a.booking_id in (select (x ->> 'booking_id')::bigint from pg_catalog.jsonb_array_elements(p_plan -> 'moves') x);

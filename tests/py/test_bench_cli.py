@@ -34,7 +34,6 @@ OPTIONS = {
         "--quick",
         "--keep",
         "--seed",
-        "--notify",
     ),
     "quality": (
         "--instances",
@@ -99,7 +98,6 @@ def test_without_the_bench_package_allocator_bench_says_where_it_runs(tmp_path: 
         (["pipeline", "--bookings", "-1"], "--bookings"),
         (["pipeline", "--contention-bookings", "-3"], "--contention-bookings"),
         (["pipeline", "--scenario", "rush"], "--scenario"),
-        (["pipeline", "--notify", "some"], "--notify"),
         (["quality", "--instances", "0"], "--instances"),
         (["quality", "--strategy-weights", "{"], "--strategy-weights"),
         (["quality", "--strategy-weights", '{"zone_preference": true}'], "--strategy-weights"),

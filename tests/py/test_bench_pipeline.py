@@ -42,7 +42,6 @@ def test_quick_burst_writes_figures(
         "quick": True,
         "keep": False,
         "seed": 2026,
-        "notify": "keep",
     }
     burst = document["scenarios"]["burst"]
     assert burst["bookings"] == 20

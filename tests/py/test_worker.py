@@ -455,25 +455,47 @@ def test_events_tail_does_not_miss_a_late_commit(db_url: str) -> None:
     assert created[0][1] < created[1][1], "the early event has the lower id, and is not skipped"
 
 
-def test_notify_every_event_or_only_wakeups(db_url: str) -> None:
+def test_only_events_that_give_a_worker_work_notify(db_url: str) -> None:
+    """A booking created, or put back on the queue by anyone but a worker, NOTIFYs its event
+    id; a worker's own transitions and the other events are read with read_events."""
     with (
         psycopg.connect(db_url, autocommit=True) as listener,
         psycopg.connect(db_url, autocommit=True) as conn,
     ):
         listener.execute("listen allocator_events")
-        rid = restaurant(conn, "Notify modes")
+        rid = restaurant(conn, "Notify wake-ups")
 
-        def notified_topics(mode: str) -> list[str]:
-            conn.execute("select set_config('allocator.notify', %s, false)", (mode,))
-            (booking_id,) = book(conn, rid, 1)
-            conn.execute("select allocator.process_booking(%s, 'notify-test')", (booking_id,))
+        def notified_topics() -> list[str]:
             ids = [int(n.payload) for n in listener.notifies(timeout=1.0)]
             rows = conn.execute(
                 "select topic from allocator.events where id = any(%s) order by id", (ids,)
             ).fetchall()
             return [topic for (topic,) in rows]
 
-        every = notified_topics("all")
-        wakeups = notified_topics("wakeups")
-    assert every[0] == "booking.created" and "booking.confirmed" in every and len(every) >= 6
-    assert wakeups == ["booking.created"], "a worker's own transitions notify nobody"
+        (booking_id,) = book(conn, rid, 1)
+        conn.execute("select allocator.process_booking(%s, 'notify-test')", (booking_id,))
+        processed = notified_topics()
+        (held_id,) = book(conn, rid, 1)
+        table = conn.execute(
+            "select id from allocator.tables where restaurant_id = %s"
+            " and id not in (select table_id from allocator.allocations where booking_id = %s)"
+            " order by id limit 1",
+            (rid, booking_id),
+        ).fetchone()
+        assert table is not None
+        notified_topics()
+        hold = conn.execute(
+            "select allocator.hold_tables(%s, array[%s]::bigint[])", (held_id, table[0])
+        ).fetchone()
+        assert hold is not None
+        conn.execute(
+            "select allocator.release_hold(%s, 'app:test', 'guest changed their mind')",
+            (hold[0]["hold_id"],),
+        )
+        released = notified_topics()
+        written = conn.execute(
+            "select count(*) from allocator.events where booking_id = %s", (booking_id,)
+        ).fetchone()
+    assert processed == ["booking.created"], "a worker's own transitions notify nobody"
+    assert written is not None and written[0] >= 6, "every transition still writes its event"
+    assert released == ["booking.assignment_pending"], "a released hold gives a worker work"

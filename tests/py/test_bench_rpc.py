@@ -1,0 +1,58 @@
+"""The benchmarks that call the RPCs directly: pgbench's asynchronous script (create, then
+process, as an application and a worker would) and the racers (many sessions at one instant
+on four tables)."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from rich.console import Console
+
+from bench import racers
+from bench.pgbench_rpc import run_rpc_pgbench
+from bench.pipeline import create_restaurants, delete_restaurants, sample_layout
+
+
+def test_async_script_makes_and_confirms_one_booking_per_transaction(db_url: str) -> None:
+    ids = create_restaurants(db_url, sample_layout(), ["pgbench test 1", "pgbench test 2"])
+    try:
+        figures = run_rpc_pgbench(db_url, Console(quiet=True), ids, 2, "async", clients=2)
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "select count(*) from allocator.check_invariants() where restaurant_id = any(%s)",
+                (ids,),
+            ).fetchone()
+    finally:
+        delete_restaurants(db_url, ids)
+    assert figures["transactions"] and figures["transactions"] > 0
+    # Each script is one booking; the last of each client may be cut by the end of the run.
+    made = sum(figures["states"].values())
+    assert figures["transactions"] <= made <= figures["transactions"] + 2
+    assert figures["confirmed"] >= 0.9 * figures["transactions"], figures["states"]
+    assert figures["confirmed_per_s"] == round(figures["confirmed"] / 2, 1)
+    assert row == (0,)
+
+
+def test_racers_hold_and_process_without_deadlocks(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert racers.main(["--sessions", "8", "--rounds", "3", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["mode"] for r in results] == ["hold", "process"]
+    for r in results:
+        assert r["calls"] == 24 and sum(r["outcomes"].values()) == 24
+        assert r["deadlocks"] == 0, r
+        assert r["invariant_violations"] == 0, r
+        assert r["median_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
+    hold = results[0]["outcomes"]
+    # Four tables, one evening per round: at most four holds succeed per round; the others
+    # are refused with the conflict error, never another SQLSTATE.
+    assert 3 <= hold.get("held", 0) <= 12 and set(hold) <= {"held", "error RA003"}, hold
+    with psycopg.connect(db_url) as conn:
+        left = conn.execute(
+            "select count(*) from allocator.restaurants where name = 'bench racers'"
+        ).fetchone()
+    assert left == (0,)

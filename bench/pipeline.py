@@ -400,6 +400,18 @@ class Workers:
                 time.sleep(0.05)
         raise RuntimeError(f"workers not listening after {timeout:.0f} s; logs in {self.log_dir}")
 
+    def peak_rss_mb(self) -> list[float | None]:
+        """Each running worker's peak resident memory (VmHWM), in MB."""
+        out: list[float | None] = []
+        for proc in self.procs:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                kb = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM"))
+                out.append(round(kb / 1024, 1))
+            except (OSError, StopIteration, ValueError):
+                out.append(None)
+        return out
+
     def stop(self) -> list[int]:
         """SIGTERM each worker and wait for it (SIGKILL after 30 s); returns exit codes."""
         for proc in self.procs:
@@ -571,6 +583,7 @@ def run_scenario(
         unsettled = wait_settled(url, restaurant_ids, ok, scenario.timeout)
         elapsed = time.monotonic() - t0
     finally:
+        worker_rss = pool.peak_rss_mb()
         codes = pool.stop()
         sampler.halt.set()
         time.sleep(0.2)  # the last notifications
@@ -590,6 +603,7 @@ def run_scenario(
         create_errors=sum(1 for c in created if c.error),
         create_error_sample=next((c.error for c in created if c.error), None),
         unsettled=unsettled,
+        worker_peak_rss_mb=worker_rss,
         push_s=round(push_s, 3),
         create_per_s=round(len(created) / push_s, 1) if push_s else None,
         elapsed_s=round(elapsed, 2),
@@ -891,6 +905,7 @@ def print_results(
         ("confirmed / s", lambda r: r["confirmed_per_s"]),
         ("creates / s", lambda r: r["create_per_s"]),
         ("elapsed (s)", lambda r: r["elapsed_s"]),
+        ("worker peak RSS (MB)", lambda r: ", ".join(str(m) for m in r["worker_peak_rss_mb"])),
     ]
     for label, get in rows:
         grid.add_row(label, *(_fmt(get(r)) for r in results.values()))

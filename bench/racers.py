@@ -2,9 +2,9 @@
 
     python bench/racers.py [--sessions 32] [--rounds 12] [--json]
 
-One restaurant with four tables (T1+T2 and T3+T4 combinable). Each round creates one booking
-per session, all for the same evening (a new day each round), then every session waits at a
-barrier and makes one call at once:
+Each round creates a restaurant with four tables (T1+T2 and T3+T4 combinable) and one booking
+per session, all for the same evening, then every session waits at a barrier and makes one
+call at once (a first round, not counted, warms the sessions up, as a pool's connections are):
 
 * ``hold``: ``hold_tables`` on a table set drawn from T1, T2, T3, T4, T1+T2 and T3+T4;
 * ``process``: ``process_booking``, with ``flags.max_parallel`` raised to 64 so that no
@@ -13,9 +13,9 @@ barrier and makes one call at once:
 It prints, per mode, the calls' durations (median, P95, P99, max, calls over 1 s), their
 outcomes, the deadlocks PostgreSQL counted in the database meanwhile
 (``pg_stat_database.deadlocks``, read after every racer has disconnected, so that their
-counts are flushed) and the invariant violations of the restaurant afterwards. It uses
+counts are flushed) and the invariant violations of the restaurants afterwards. It uses
 ``DATABASE_URL``, else the embedded cluster; the database must be migrated to head. The
-restaurant is deleted at the end.
+restaurants are deleted at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import threading
 import time
@@ -38,16 +37,10 @@ if __package__ in (None, ""):  # run as a script: python bench/racers.py
 
 import psycopg
 
+from bench.pipeline import summarize
 from control.db import database_url
 
 TABLE_SETS = [["T1"], ["T2"], ["T3"], ["T4"], ["T1", "T2"], ["T3", "T4"]]
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) by the nearest-rank method."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def create_restaurant(conn: psycopg.Connection[Any]) -> tuple[int, dict[str, int]]:
@@ -113,69 +106,67 @@ def call(
     return (time.perf_counter() - start) * 1000, outcome
 
 
-def race(
-    url: str, mode: str, rid: int, tables: dict[str, int], sessions: int, rounds: int, seed: int
-) -> dict[str, Any]:
-    """``rounds`` rounds of ``sessions`` simultaneous calls; durations and outcomes."""
+def race(url: str, mode: str, sessions: int, rounds: int, seed: int) -> dict[str, Any]:
+    """A warm-up round, then ``rounds`` rounds of ``sessions`` simultaneous calls, each round
+    on a restaurant of its own (so that its circuit breaker starts closed); durations and
+    outcomes of the measured rounds."""
     rng = random.Random(seed)
     durations: list[float] = []
     outcomes: Counter[str] = Counter()
+    restaurants: list[int] = []
+    violations = 0
     with psycopg.connect(url, autocommit=True) as admin:
         before = deadlocks(admin)
-        day_offset = admin.execute(
-            "select coalesce(max(lower(period))::date - current_date, 0) + 2"
-            " from allocator.bookings where restaurant_id = %s",
-            (rid,),
-        ).fetchone()
-        assert day_offset is not None
-        first_day = int(day_offset[0])
         conns = [psycopg.connect(url, autocommit=True) for _ in range(sessions)]
         try:
-            for round_no in range(rounds):
+            for round_no in range(rounds + 1):
+                rid, tables = create_restaurant(admin)
+                restaurants.append(rid)
                 ids = []
                 for _ in range(sessions):
                     row = admin.execute(
                         "select (allocator.create_booking(%s, 2,"
-                        " (current_date + %s)::timestamp at time zone 'Europe/Rome'"
+                        " (current_date + 2)::timestamp at time zone 'Europe/Rome'"
                         " + interval '20 hours', 120) ->> 'booking_id')::bigint",
-                        (rid, first_day + round_no),
+                        (rid,),
                     ).fetchone()
                     assert row is not None
                     ids.append(int(row[0]))
                 sets = [[tables[t] for t in rng.choice(TABLE_SETS)] for _ in range(sessions)]
                 barrier = threading.Barrier(sessions)
-
                 with ThreadPoolExecutor(sessions) as pool:
                     futures = [
                         pool.submit(call, conns[i], mode, ids[i], sets[i], f"racer-{i}", barrier)
                         for i in range(sessions)
                     ]
-                    for future in futures:
-                        elapsed, outcome = future.result()
-                        durations.append(elapsed)
-                        outcomes[outcome] += 1
+                    results = [future.result() for future in futures]
+                if round_no == 0:
+                    continue  # the warm-up: every session has planned its statements once
+                for elapsed, outcome in results:
+                    durations.append(elapsed)
+                    outcomes[outcome] += 1
         finally:
             for conn in conns:
                 conn.close()
-        time.sleep(0.2)
-        after = deadlocks(admin)
-        violations = admin.execute(
-            "select count(*) from allocator.check_invariants() where restaurant_id = %s", (rid,)
-        ).fetchone()
-    assert violations is not None
+            time.sleep(0.2)
+            after = deadlocks(admin)
+            for rid in restaurants:
+                row = admin.execute(
+                    "select count(*) from allocator.check_invariants() where restaurant_id = %s",
+                    (rid,),
+                ).fetchone()
+                violations += int(row[0]) if row else 0
+                admin.execute("select allocator.delete_restaurant(%s)", (rid,))
     return {
         "mode": mode,
         "sessions": sessions,
         "rounds": rounds,
         "calls": len(durations),
-        "median_ms": round(statistics.median(durations), 1),
-        "p95_ms": round(percentile(durations, 95), 1),
-        "p99_ms": round(percentile(durations, 99), 1),
-        "max_ms": round(max(durations), 1),
+        "latency_ms": summarize(durations),
         "over_1s": sum(1 for d in durations if d > 1000),
         "outcomes": dict(outcomes),
         "deadlocks": after - before,
-        "invariant_violations": int(violations[0]),
+        "invariant_violations": violations,
     }
 
 
@@ -191,23 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 2 <= args.sessions <= 90 or not 1 <= args.rounds <= 1000:
         parser.error("--sessions must be from 2 to 90 and --rounds from 1 to 1000")
     url = database_url()
-    with psycopg.connect(url, autocommit=True) as conn:
-        rid, tables = create_restaurant(conn)
-    results = []
-    try:
-        modes = ["hold", "process"] if args.mode == "both" else [args.mode]
-        for mode in modes:
-            results.append(race(url, mode, rid, tables, args.sessions, args.rounds, args.seed))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("select allocator.delete_restaurant(%s)", (rid,))
+    modes = ["hold", "process"] if args.mode == "both" else [args.mode]
+    results = [race(url, mode, args.sessions, args.rounds, args.seed) for mode in modes]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
             print(
-                f"{r['mode']:8} {r['calls']} calls: median {r['median_ms']} ms, "
-                f"P95 {r['p95_ms']} ms, P99 {r['p99_ms']} ms, max {r['max_ms']} ms, "
+                f"{r['mode']:8} {r['calls']} calls: median {r['latency_ms']['p50']} ms, "
+                f"P95 {r['latency_ms']['p95']} ms, P99 {r['latency_ms']['p99']} ms, "
+                f"max {r['latency_ms']['max']} ms, "
                 f"over 1 s {r['over_1s']}; deadlocks {r['deadlocks']}; "
                 f"violations {r['invariant_violations']}; outcomes {r['outcomes']}"
             )

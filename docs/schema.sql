@@ -638,8 +638,12 @@ $$;
 COMMENT ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Cancel a booking and free its tables; cancelling a cancelled booking changes nothing';
 
 CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean DEFAULT true) RETURNS TABLE(table_ids bigint[], table_count integer, min_capacity integer, max_capacity integer, score numeric, strategy text, scores jsonb)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+#variable_conflict use_column
+begin
+  -- PL/pgSQL, not SQL: its plan is kept for the session instead of made at every call.
+  return query
   with restaurant as (
     select r.settings -> 'strategy_weights' as w,
            coalesce(p_booking.preferred_zone_id,
@@ -713,7 +717,8 @@ CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_hol
   select w.table_ids, w.table_count, w.min_capacity, w.max_capacity, coalesce(w.score, w.optimal_fit),
          w.strategy, w.scores
     from weighted w
-   order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids
+   order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids;
+end
 $$;
 
 COMMENT ON FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean) IS 'The free tables and combinations that seat the booking''s party (at most scored_candidates of them, fewest seats first), scored by the five strategies and ranked (score, strategy priority, table ids)';
@@ -1420,10 +1425,14 @@ $$;
 COMMENT ON FUNCTION allocator.deliver_notifications(p_limit integer) IS 'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
 
 CREATE FUNCTION allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+begin
+  -- PL/pgSQL: the statement's plan is kept for the session (an SQL function's is made
+  -- again in every transaction).
   delete from allocator.assignment_queue q
-   where q.restaurant_id = p_restaurant_id and q.booking_id = p_booking_id
+   where q.restaurant_id = p_restaurant_id and q.booking_id = p_booking_id;
+end
 $$;
 
 COMMENT ON FUNCTION allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) IS 'Take a booking off the assignment queue';
@@ -1451,13 +1460,17 @@ $$;
 COMMENT ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb) IS 'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (booking.created, booking.assignment_pending by anyone but a worker) also NOTIFYs allocator_events with its id';
 
 CREATE FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_attempt integer DEFAULT 0) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+begin
+  -- PL/pgSQL: the statement's plan is kept for the session (an SQL function's is made
+  -- again in every transaction).
   insert into allocator.assignment_queue (restaurant_id, booking_id, run_at, attempt, reason)
   values (p_restaurant_id, p_booking_id, coalesce(p_run_at, allocator.now()), p_attempt, p_reason)
   on conflict (restaurant_id, booking_id) do update
      set run_at = excluded.run_at, attempt = excluded.attempt, reason = excluded.reason,
-         enqueued_at = allocator.now(), deferrals = 0
+         enqueued_at = allocator.now(), deferrals = 0;
+end
 $$;
 
 COMMENT ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone, p_attempt integer) IS 'Put a booking on the assignment queue (or move its row, which resets its count of deferrals) to run at p_run_at, default now';
@@ -1611,7 +1624,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) IS 'Freeze allocator.now() at p_at until the end of the current transaction';
 
-CREATE FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text DEFAULT NULL::text, p_confirm_metadata jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+CREATE FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text DEFAULT NULL::text, p_confirm_metadata jsonb DEFAULT '{}'::jsonb, p_strategy text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 declare
@@ -1675,12 +1688,13 @@ begin
   perform allocator.transition_path(v_booking.id, v_booking.version, array['assigned', 'confirmed'],
     p_actor, array['tables held', p_confirm],
     array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
-          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)]);
+          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)],
+    null, p_strategy);
   return pg_catalog.jsonb_build_object('hold_id', v_hold.id);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb) IS 'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step';
+COMMENT ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text) IS 'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy)';
 
 CREATE FUNCTION allocator.hold_json(p_hold allocator.holds) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -3030,13 +3044,15 @@ begin
     v_path := v_path || 'assignment_in_progress'::text;
     v_reasons := v_reasons || 'assigning'::text;
   end if;
-  if v_path <> '{}' then
-    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons);
-  end if;
   v_attempt := v_booking.assignment_attempts + 1;
-  update allocator.bookings b set assignment_attempts = v_attempt
-   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
-  v_booking.assignment_attempts := v_attempt;
+  if v_path <> '{}' then
+    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons,
+      null, v_attempt);
+  else
+    update allocator.bookings b set assignment_attempts = v_attempt
+     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+    v_booking.assignment_attempts := v_attempt;
+  end if;
 
   -- An unexpected error while planning or holding is a failure the breaker counts; the
   -- booking is retried like any other failed attempt.
@@ -3055,7 +3071,7 @@ begin
       begin
         -- Held and confirmed in one step, never waiting for tables another session writes.
         v_hold := allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
-          v_booking.version, false, 'hold confirmed');
+          v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy);
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;
         perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -3063,8 +3079,6 @@ begin
           pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
         continue;
       end;
-      update allocator.bookings b set assignment_strategy = v_plan.strategy
-       where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
         v_plan.score, 'confirmed', null, v_started,
         pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait, 'plans_tried', v_tried, 'breaker', v_breaker));
@@ -3182,15 +3196,19 @@ $$;
 COMMENT ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) IS 'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
 
 CREATE FUNCTION allocator.record_attempt(p_booking allocator.bookings, p_attempt integer, p_worker text, p_strategy text, p_table_ids bigint[], p_score numeric, p_result text, p_reason text, p_started timestamp with time zone, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+begin
+  -- PL/pgSQL: the statement's plan is kept for the session (an SQL function's is made
+  -- again in every transaction).
   insert into allocator.booking_assignment_attempts
          (restaurant_id, booking_id, attempt, worker, strategy, table_ids, score, result, reason, duration_ms, metadata)
   values (p_booking.restaurant_id, p_booking.id, p_attempt, p_worker, p_strategy, p_table_ids, p_score, p_result,
           p_reason, pg_catalog.round((extract(epoch from pg_catalog.clock_timestamp() - p_started) * 1000)::numeric, 3),
           coalesce(p_metadata, '{}'::jsonb)
             || pg_catalog.jsonb_build_object('started_at', p_started, 'finished_at', pg_catalog.clock_timestamp(),
-                                             'backend_pid', pg_catalog.pg_backend_pid()))
+                                             'backend_pid', pg_catalog.pg_backend_pid()));
+end
 $$;
 
 COMMENT ON FUNCTION allocator.record_attempt(p_booking allocator.bookings, p_attempt integer, p_worker text, p_strategy text, p_table_ids bigint[], p_score numeric, p_result text, p_reason text, p_started timestamp with time zone, p_metadata jsonb) IS 'Write one booking_assignment_attempts row (duration measured from p_started)';
@@ -3746,16 +3764,20 @@ $$;
 COMMENT ON FUNCTION allocator.taken_allocations(p_restaurant_id bigint, p_period tstzrange, p_include_holds boolean) IS 'Allocations of the restaurant overlapping a booking period plus its buffer: confirmed ones, and live holds unless p_include_holds is false (expired holds never count)';
 
 CREATE FUNCTION allocator.tenant_allows(p_restaurant_id bigint) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  -- pg_has_role is true for superusers on every role; they are never restricted.
-  select case
+begin
+  -- pg_has_role is true for superusers on every role; they are never restricted. PL/pgSQL:
+  -- the query's plan is kept for the session (an SQL function's is made again in every
+  -- transaction, and this one runs in every call that names a restaurant).
+  return case
     when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then true
     when not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then true
     else exists (select 1 from allocator.tenant_members m
                   where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
-  end
+  end;
+end
 $$;
 
 COMMENT ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) IS 'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
@@ -3796,7 +3818,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.transition(p_booking_id bigint, p_expected_version integer, p_to_state text, p_actor text, p_reason text, p_metadata jsonb) IS 'Move a booking to p_to_state if allowed and at p_expected_version: bumps the version, writes history and an event, NOTIFYs a worker when it gives one work; the only writer of bookings.state (through transition_path)';
 
-CREATE FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[] DEFAULT NULL::text[], p_metadata jsonb[] DEFAULT NULL::jsonb[]) RETURNS allocator.bookings
+CREATE FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[] DEFAULT NULL::text[], p_metadata jsonb[] DEFAULT NULL::jsonb[], p_attempts integer DEFAULT NULL::integer, p_strategy text DEFAULT NULL::text) RETURNS allocator.bookings
     LANGUAGE plpgsql
     AS $$
 declare
@@ -3821,7 +3843,9 @@ begin
      set state = p_states[v_steps],
          version = b.version + v_steps,
          updated_at = allocator.now(),
-         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end
+         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end,
+         assignment_attempts = coalesce(p_attempts, b.assignment_attempts),
+         assignment_strategy = coalesce(p_strategy, b.assignment_strategy)
    where b.restaurant_id = v_old.restaurant_id
      and b.id = p_booking_id
      and b.version = p_expected_version
@@ -3875,7 +3899,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[]) IS 'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together; with transition, the only writer of bookings.state';
+COMMENT ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[], p_attempts integer, p_strategy text) IS 'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together, with the engine''s attempt count and strategy when given; with transition, the only writer of bookings.state';
 
 CREATE FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) RETURNS integer
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -5009,7 +5033,7 @@ REVOKE ALL ON FUNCTION allocator.free_booking_tables(p_booking allocator.booking
 
 REVOKE ALL ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.hold_json(p_hold allocator.holds) FROM PUBLIC;
 
@@ -5183,7 +5207,7 @@ REVOKE ALL ON FUNCTION allocator.thaw_clock() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.transition(p_booking_id bigint, p_expected_version integer, p_to_state text, p_actor text, p_reason text, p_metadata jsonb) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[], p_attempts integer, p_strategy text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) FROM PUBLIC;
 

@@ -109,9 +109,13 @@ returns table (
   strategy text,
   scores jsonb
 )
-language sql
+language plpgsql
 stable
 as $$
+#variable_conflict use_column
+begin
+  -- PL/pgSQL, not SQL: its plan is kept for the session instead of made at every call.
+  return query
   with restaurant as (
     select r.settings -> 'strategy_weights' as w,
            coalesce(p_booking.preferred_zone_id,
@@ -185,7 +189,8 @@ as $$
   select w.table_ids, w.table_count, w.min_capacity, w.max_capacity, coalesce(w.score, w.optimal_fit),
          w.strategy, w.scores
     from weighted w
-   order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids
+   order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids;
+end
 $$;
 
 comment on function allocator.candidates(allocator.bookings, boolean) is

@@ -191,16 +191,20 @@ create or replace function allocator.record_attempt(
   p_started timestamptz,
   p_metadata jsonb default '{}'::jsonb
 ) returns void
-language sql
+language plpgsql
 volatile
 as $$
+begin
+  -- PL/pgSQL: the statement's plan is kept for the session (an SQL function's is made
+  -- again in every transaction).
   insert into allocator.booking_assignment_attempts
          (restaurant_id, booking_id, attempt, worker, strategy, table_ids, score, result, reason, duration_ms, metadata)
   values (p_booking.restaurant_id, p_booking.id, p_attempt, p_worker, p_strategy, p_table_ids, p_score, p_result,
           p_reason, pg_catalog.round((extract(epoch from pg_catalog.clock_timestamp() - p_started) * 1000)::numeric, 3),
           coalesce(p_metadata, '{}'::jsonb)
             || pg_catalog.jsonb_build_object('started_at', p_started, 'finished_at', pg_catalog.clock_timestamp(),
-                                             'backend_pid', pg_catalog.pg_backend_pid()))
+                                             'backend_pid', pg_catalog.pg_backend_pid()));
+end
 $$;
 
 comment on function allocator.record_attempt(allocator.bookings, integer, text, text, bigint[], numeric, text, text, timestamptz, jsonb) is
@@ -477,13 +481,15 @@ begin
     v_path := v_path || 'assignment_in_progress'::text;
     v_reasons := v_reasons || 'assigning'::text;
   end if;
-  if v_path <> '{}' then
-    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons);
-  end if;
   v_attempt := v_booking.assignment_attempts + 1;
-  update allocator.bookings b set assignment_attempts = v_attempt
-   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
-  v_booking.assignment_attempts := v_attempt;
+  if v_path <> '{}' then
+    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons,
+      null, v_attempt);
+  else
+    update allocator.bookings b set assignment_attempts = v_attempt
+     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+    v_booking.assignment_attempts := v_attempt;
+  end if;
 
   -- An unexpected error while planning or holding is a failure the breaker counts; the
   -- booking is retried like any other failed attempt.
@@ -502,7 +508,7 @@ begin
       begin
         -- Held and confirmed in one step, never waiting for tables another session writes.
         v_hold := allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
-          v_booking.version, false, 'hold confirmed');
+          v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy);
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;
         perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -510,8 +516,6 @@ begin
           pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
         continue;
       end;
-      update allocator.bookings b set assignment_strategy = v_plan.strategy
-       where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
         v_plan.score, 'confirmed', null, v_started,
         pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait, 'plans_tried', v_tried, 'breaker', v_breaker));

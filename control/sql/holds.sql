@@ -224,7 +224,8 @@ create or replace function allocator.hold_booking_tables(
   p_expected_version integer,
   p_wait boolean,
   p_confirm text default null,
-  p_confirm_metadata jsonb default '{}'::jsonb
+  p_confirm_metadata jsonb default '{}'::jsonb,
+  p_strategy text default null
 ) returns jsonb
 language plpgsql
 volatile
@@ -290,13 +291,14 @@ begin
   perform allocator.transition_path(v_booking.id, v_booking.version, array['assigned', 'confirmed'],
     p_actor, array['tables held', p_confirm],
     array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
-          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)]);
+          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)],
+    null, p_strategy);
   return pg_catalog.jsonb_build_object('hold_id', v_hold.id);
 end
 $$;
 
-comment on function allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer, boolean, text, jsonb) is
-  'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step';
+comment on function allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer, boolean, text, jsonb, text) is
+  'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy)';
 
 create or replace function allocator.hold_tables(
   p_booking_id bigint,

@@ -195,7 +195,9 @@ create or replace function allocator.transition_path(
   p_states text[],
   p_actor text,
   p_reasons text[] default null,
-  p_metadata jsonb[] default null
+  p_metadata jsonb[] default null,
+  p_attempts integer default null,
+  p_strategy text default null
 ) returns allocator.bookings
 language plpgsql
 volatile
@@ -222,7 +224,9 @@ begin
      set state = p_states[v_steps],
          version = b.version + v_steps,
          updated_at = allocator.now(),
-         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end
+         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end,
+         assignment_attempts = coalesce(p_attempts, b.assignment_attempts),
+         assignment_strategy = coalesce(p_strategy, b.assignment_strategy)
    where b.restaurant_id = v_old.restaurant_id
      and b.id = p_booking_id
      and b.version = p_expected_version
@@ -276,8 +280,8 @@ begin
 end
 $$;
 
-comment on function allocator.transition_path(bigint, integer, text[], text, text[], jsonb[]) is
-  'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together; with transition, the only writer of bookings.state';
+comment on function allocator.transition_path(bigint, integer, text[], text, text[], jsonb[], integer, text) is
+  'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together, with the engine''s attempt count and strategy when given; with transition, the only writer of bookings.state';
 
 create or replace function allocator.transition(
   p_booking_id bigint,
@@ -304,25 +308,33 @@ create or replace function allocator.enqueue(
   p_run_at timestamptz default null,
   p_attempt integer default 0
 ) returns void
-language sql
+language plpgsql
 volatile
 as $$
+begin
+  -- PL/pgSQL: the statement's plan is kept for the session (an SQL function's is made
+  -- again in every transaction).
   insert into allocator.assignment_queue (restaurant_id, booking_id, run_at, attempt, reason)
   values (p_restaurant_id, p_booking_id, coalesce(p_run_at, allocator.now()), p_attempt, p_reason)
   on conflict (restaurant_id, booking_id) do update
      set run_at = excluded.run_at, attempt = excluded.attempt, reason = excluded.reason,
-         enqueued_at = allocator.now(), deferrals = 0
+         enqueued_at = allocator.now(), deferrals = 0;
+end
 $$;
 
 comment on function allocator.enqueue(bigint, bigint, text, timestamptz, integer) is
   'Put a booking on the assignment queue (or move its row, which resets its count of deferrals) to run at p_run_at, default now';
 
 create or replace function allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) returns void
-language sql
+language plpgsql
 volatile
 as $$
+begin
+  -- PL/pgSQL: the statement's plan is kept for the session (an SQL function's is made
+  -- again in every transaction).
   delete from allocator.assignment_queue q
-   where q.restaurant_id = p_restaurant_id and q.booking_id = p_booking_id
+   where q.restaurant_id = p_restaurant_id and q.booking_id = p_booking_id;
+end
 $$;
 
 comment on function allocator.dequeue(bigint, bigint) is 'Take a booking off the assignment queue';

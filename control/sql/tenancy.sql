@@ -1,16 +1,20 @@
 create or replace function allocator.tenant_allows(p_restaurant_id bigint) returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  -- pg_has_role is true for superusers on every role; they are never restricted.
-  select case
+begin
+  -- pg_has_role is true for superusers on every role; they are never restricted. PL/pgSQL:
+  -- the query's plan is kept for the session (an SQL function's is made again in every
+  -- transaction, and this one runs in every call that names a restaurant).
+  return case
     when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then true
     when not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then true
     else exists (select 1 from allocator.tenant_members m
                   where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
-  end
+  end;
+end
 $$;
 
 comment on function allocator.tenant_allows(bigint) is

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from rich.console import Console
 
-from bench import racers
+from bench import racers, scaling
 from bench.pgbench_rpc import run_rpc_pgbench
 from bench.pipeline import create_restaurants, delete_restaurants, sample_layout
 
@@ -46,7 +46,9 @@ def test_racers_hold_and_process_without_deadlocks(
         assert r["calls"] == 24 and sum(r["outcomes"].values()) == 24
         assert r["deadlocks"] == 0, r
         assert r["invariant_violations"] == 0, r
-        assert r["median_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
+        latency = r["latency_ms"]
+        assert latency["n"] == 24
+        assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
     hold = results[0]["outcomes"]
     # Four tables, one evening per round: at most four holds succeed per round; the others
     # are refused with the conflict error, never another SQLSTATE.
@@ -54,5 +56,28 @@ def test_racers_hold_and_process_without_deadlocks(
     with psycopg.connect(db_url) as conn:
         left = conn.execute(
             "select count(*) from allocator.restaurants where name = 'bench racers'"
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_scaling_measures_every_step_and_cleans_up(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert (
+        scaling.main(["--seconds", "1", "--max-restaurants", "10", "--per-day", "10", "--json"])
+        == 0
+    )
+    figures = json.loads(capsys.readouterr().out)
+    assert [s["restaurants"] for s in figures["restaurants"]] == [1, 10]
+    for step in figures["restaurants"]:
+        assert step["bookings"] > 0 and step["latency_ms"]["n"] > 0
+        assert step["server_pss_mb"] > 0
+    [bucket, totals] = figures["day"]
+    assert bucket["requests_before"] == "0-100" and bucket["latency_ms"]["n"] > 0
+    assert sum(totals["states"].values()) == bucket["scripts"] == bucket["latency_ms"]["n"]
+    with psycopg.connect(db_url) as conn:
+        left = conn.execute(
+            "select count(*) from allocator.restaurants where name like 'scaling %'"
         ).fetchone()
     assert left == (0,)

@@ -13,10 +13,10 @@ against more restaurants, and against fuller days.
   cost of each answer, not of a confirmation.
 
 Memory is the proportional set size (PSS) summed over the cluster's processes, read from
-``/proc`` after each step (shared buffers counted once). pgbench runs with ``-c 8 -j 2``
-and logs every transaction (``-l``); the percentiles come from those logs. It uses
-``DATABASE_URL``, else the embedded cluster; the database must be migrated to head. Every
-restaurant it creates is deleted at the end.
+``/proc`` every half second during each step, its peak reported (shared buffers counted
+once). pgbench runs with ``-c 8 -j 2`` and logs every transaction (``-l``); the percentiles
+come from those logs. It uses ``DATABASE_URL``, else the embedded cluster; the database must
+be migrated to head. Every restaurant it creates is deleted at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,9 @@ def pgbench(
     defines: dict[str, int],
     seconds: int | None = None,
     transactions: int | None = None,
-) -> tuple[str, list[tuple[float, float]]]:
-    """Run a script with ``-c 8 -j 2``; pgbench's output and (start, latency ms) per script."""
+) -> tuple[float, list[tuple[float, float]]]:
+    """Run a script with ``-c 8 -j 2``: the cluster's peak memory during the run (MB, sampled
+    every half second) and (start, latency ms) per script."""
     base, env = pgbench_base(url)
     dbname = str(conninfo_to_dict(url).get("dbname", "allocator"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,15 +91,20 @@ def pgbench(
         command += ["-T", str(seconds)] if seconds else ["-t", str(transactions)]
         for key, value in defines.items():
             command += ["-D", f"{key}={value}"]
-        run = subprocess.run(
+        with subprocess.Popen(
             [*command, "-f", str(path), dbname],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
-            check=False,
-        )
-        if run.returncode != 0:
-            raise RuntimeError(run.stderr.strip()[-2000:])
+        ) as proc:
+            peak = 0.0
+            while proc.poll() is None:
+                peak = max(peak, server_memory_mb(url))
+                time.sleep(0.5)
+            _, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(stderr.strip()[-2000:])
         samples: list[tuple[float, float]] = []
         for log in Path(tmp).glob("log*"):
             for line in log.read_text().splitlines():
@@ -105,7 +112,7 @@ def pgbench(
                 # client transaction latency_us script epoch_s epoch_us
                 samples.append((int(fields[4]) + int(fields[5]) / 1e6, int(fields[2]) / 1000))
     samples.sort()
-    return run.stdout, samples
+    return peak, samples
 
 
 def restaurants_step(url: str, ids: list[int], seconds: int) -> dict[str, Any]:
@@ -113,7 +120,9 @@ def restaurants_step(url: str, ids: list[int], seconds: int) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         row = conn.execute("select coalesce(max(id), 0) from allocator.bookings").fetchone()
     before = int(row[0]) if row else 0
-    _, samples = pgbench(url, ASYNC_SCRIPT, {"first": min(ids), "restaurants": len(ids)}, seconds)
+    peak, samples = pgbench(
+        url, ASYNC_SCRIPT, {"first": min(ids), "restaurants": len(ids)}, seconds
+    )
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "select count(*) filter (where state = 'confirmed'), count(*) from allocator.bookings"
@@ -127,7 +136,7 @@ def restaurants_step(url: str, ids: list[int], seconds: int) -> dict[str, Any]:
         "bookings": int(row[1]),
         "confirmed_per_s": round(int(row[0]) / seconds, 1),
         "latency_ms": summarize(latencies, 2),
-        "server_pss_mb": server_memory_mb(url),
+        "server_peak_pss_mb": peak,
     }
 
 
@@ -135,7 +144,7 @@ def day_steps(url: str, ids: list[int], per_day: int) -> list[dict[str, Any]]:
     """Every request for one day of ``ids``, ``per_day`` per restaurant; latency by how full
     the day already was."""
     total = per_day * len(ids)
-    _, samples = pgbench(
+    peak, samples = pgbench(
         url,
         ONE_DAY_SCRIPT,
         {"first": min(ids), "restaurants": len(ids), "day_fixed": 30},
@@ -165,7 +174,7 @@ def day_steps(url: str, ids: list[int], per_day: int) -> list[dict[str, Any]]:
     out.append(
         {
             "states": {str(k): int(v) for k, v in states.items()},
-            "server_pss_mb": server_memory_mb(url),
+            "server_peak_pss_mb": peak,
         }
     )
     return out

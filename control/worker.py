@@ -120,6 +120,10 @@ class WorkerConfig:
     io_timeout: float = 15.0
     # Notifications arriving closer together than this wake the processors once.
     min_wakeup_interval: float = 0.005
+    # The notification handler runs at most this often (and at every poll): a wake-up is
+    # for new work, which has no guest notification yet, and each run is a transaction that
+    # moves a cursor and flushes at commit.
+    fan_out_interval: float = 1.0
 
 
 class Worker:
@@ -255,11 +259,14 @@ class Worker:
                     backoff = 0.1
                     self.wake.set()  # catch up on whatever happened while not listening
                     self._fan_out(conn)
+                    fanned_out = time.monotonic()
                     while not self.stop.is_set():
                         woke = self._wait_for_wakeup(conn)
                         self.wake.set()
                         with deadline(conn, self.config.io_timeout):
-                            self._fan_out(conn)
+                            if time.monotonic() - fanned_out >= self.config.fan_out_interval:
+                                self._fan_out(conn)
+                                fanned_out = time.monotonic()
                             if not woke:
                                 conn.execute("select 1")  # is the listening connection alive?
             except psycopg.OperationalError as exc:
@@ -278,8 +285,8 @@ class Worker:
 
         A payload that is not an event id is counted and ignored. Once one has come, every
         notification arriving until ``min_wakeup_interval`` after the previous wake-up is
-        taken with it, so however many arrive, the processors and the notification handler
-        run at most once per interval."""
+        taken with it, so however many arrive, the processors run at most once per interval
+        (and the notification handler at most once per ``fan_out_interval``)."""
         cfg = self.config
         woke = False
         until = time.monotonic() + cfg.poll_interval

@@ -72,7 +72,7 @@ def test_scaling_measures_every_step_and_cleans_up(
     assert [s["restaurants"] for s in figures["restaurants"]] == [1, 10]
     for step in figures["restaurants"]:
         assert step["bookings"] > 0 and step["latency_ms"]["n"] > 0
-        assert step["server_pss_mb"] > 0
+        assert step["server_peak_pss_mb"] > 0
     [bucket, totals] = figures["day"]
     assert bucket["requests_before"] == "0-100" and bucket["latency_ms"]["n"] > 0
     assert sum(totals["states"].values()) == bucket["scripts"] == bucket["latency_ms"]["n"]

@@ -8,6 +8,12 @@ production, from the same client. The restaurants are copies of ``data/sample_re
 in their default configuration; requests are spread over the next year, 11:00-22:00 local,
 with the demo's party sizes, so nearly every one has room.
 
+One transaction of the *instant* script is a guest's search and booking: ``find_slots`` for a
+day, then ``book`` at one of its slots, each its own transaction; its restaurants serve lunch
+and dinner every day. A refusal (the last table taken meanwhile by another client) is counted,
+not an error: a helper function in a schema ``allocator_bench``, dropped afterwards, turns
+``RA013``/``RA014`` into the answer ``refused``.
+
 What it reports: scripts per second (pgbench's tps), bookings confirmed per second during the
 run (counted in the database afterwards), the average latency of a script, and the ratio of
 confirmed/s to TPC-B tps.
@@ -40,7 +46,38 @@ select (allocator.create_booking(:first + :r, :party,
 select allocator.process_booking(:booking_id, 'pgbench') ->> 'outcome' as outcome \\gset
 """
 
-SCRIPTS = {"async": ASYNC_SCRIPT}
+# The instant path: search one day's slots, book one of them. A refusal (another client took
+# the last table meanwhile) is an answer too: bench_book returns 'refused' instead of raising,
+# which would abort the pgbench client.
+INSTANT_SCRIPT = """\
+\\set r random(0, :restaurants - 1)
+\\set day random(1, 365)
+\\set p random(1, 100)
+\\set small case when :p <= 10 then 1 when :p <= 55 then 2 when :p <= 70 then 3 else 4 end
+\\set party case when :p <= 85 then :small when :p <= 95 then 6 else 8 end
+select extract(epoch from coalesce((select s.start from allocator.find_slots(:first + :r, :party,
+          current_date + :day, current_date + :day + 1) s order by random() limit 1),
+        current_date + :day + interval '19 hours'))::bigint as slot \\gset
+select allocator_bench.bench_book(:first + :r, :party, to_timestamp(:slot)) as outcome \\gset
+"""
+
+BENCH_BOOK = """
+create schema if not exists allocator_bench;
+create or replace function allocator_bench.bench_book(
+  p_restaurant bigint, p_party integer, p_start timestamptz)
+returns text language plpgsql as $$
+begin
+  return allocator.book(p_restaurant, p_party, p_start) ->> 'state';
+exception when sqlstate 'RA013' or sqlstate 'RA014' then
+  return 'refused';
+end
+$$;
+"""
+
+SCRIPTS = {"async": ASYNC_SCRIPT, "instant": INSTANT_SCRIPT}
+# The instant script's restaurants serve lunch and dinner every day (local times).
+SERVICES = (("lunch", "12:00", "14:30"), ("dinner", "18:00", "22:00"))
+SET_SERVICE = "select allocator.set_service(%s, %s, array[1,2,3,4,5,6,7], %s, %s)"
 
 
 def pgbench_base(url: str) -> tuple[list[str], dict[str, str]]:
@@ -132,7 +169,16 @@ def run_rpc_scripts(
             url, sample_layout(), [f"pgbench {script} {i}" for i in range(restaurants)]
         )
         try:
+            if script == "instant":
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(BENCH_BOOK)
+                    for rid in ids:
+                        for name, opens, last in SERVICES:
+                            conn.execute(SET_SERVICE, (rid, name, opens, last))
             out[script] = run_rpc_pgbench(url, console, ids, seconds, script)
         finally:
             delete_restaurants(url, ids)
+            if script == "instant":
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("drop schema if exists allocator_bench cascade")
     return out

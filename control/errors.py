@@ -103,6 +103,18 @@ class InvalidLayout(AllocatorError):
     sqlstate, name = "RA012", "invalid_layout"
 
 
+class OutsideService(AllocatorError):
+    """The time is outside the restaurant's service periods, or the day is closed."""
+
+    sqlstate, name = "RA013", "outside_service"
+
+
+class Unavailable(AllocatorError):
+    """No table or pacing room seats the party at that time."""
+
+    sqlstate, name = "RA014", "unavailable"
+
+
 BY_SQLSTATE: dict[str, type[AllocatorError]] = {
     cls.sqlstate: cls for cls in AllocatorError.__subclasses__()
 }

@@ -47,18 +47,19 @@ select allocator.release_claims(%s);
 
 -- name: events_after
 -- In commit-safe order, as read_events reads: by (transaction, id), and only events of
--- transactions older than every running one, so a late commit is never skipped.
+-- transactions below the horizon (allocator.events_horizon()), so a late commit is never
+-- skipped.
 select id, restaurant_id, topic, booking_id, payload, created_at, xact::text
   from allocator.events
  where (xact, id) > (%(xact)s::xid8, %(after)s)
-   and xact < pg_snapshot_xmin(pg_current_snapshot())
+   and xact < allocator.events_horizon()
  order by xact, id
  limit 1000;
 
 -- name: events_position
 -- Where events_after starts to print what happens from now on: past the events of every
--- transaction older than the running ones.
-select pg_snapshot_xmin(pg_current_snapshot())::text, -1;
+-- transaction below the horizon.
+select allocator.events_horizon()::text, -1;
 
 -- name: cron_plan
 select jobname, schedule, command from allocator.cron_plan() order by jobname;

@@ -29,6 +29,42 @@ $$;
 
 COMMENT ON FUNCTION allocator.actor_role(p_actor text) IS 'The role part of an actor (app, worker, staff, optimizer, system); raises invalid_argument otherwise';
 
+CREATE FUNCTION allocator.now() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  select case
+    when coalesce(pg_catalog.current_setting('allocator.clock', true), '') = '' then pg_catalog.transaction_timestamp()
+    else allocator.clock_override(pg_catalog.current_setting('allocator.clock', true))
+  end
+$$;
+
+COMMENT ON FUNCTION allocator.now() IS 'The time every allocator function uses: the transaction start, unless a superuser session set allocator.clock (SET LOCAL allocator.clock = ''2026-05-01 19:00+02'')';
+
+CREATE TABLE allocator.restaurants (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    timezone text DEFAULT 'UTC'::text NOT NULL,
+    settings jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT allocator.now() NOT NULL
+);
+
+COMMENT ON TABLE allocator.restaurants IS 'A restaurant: its IANA time zone and validated settings (see allocator.default_settings())';
+
+CREATE FUNCTION allocator.alternatives(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(pg_catalog.jsonb_agg(a.start order by a.distance, a.start), '[]'::jsonb)
+    from (select o.start, abs(extract(epoch from o.start - p_start)) as distance
+            from allocator.open_slots(p_restaurant, p_party_size, p_start - interval '3 hours',
+                                      p_start + interval '3 hours', p_zone_id) o
+           where o.start <> p_start
+           order by 2, 1
+           limit 3) a
+$$;
+
+COMMENT ON FUNCTION allocator.alternatives(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint) IS 'Up to three start times within three hours of p_start, nearest first, at which the party could be seated';
+
 CREATE FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric DEFAULT 0.10, p_actor text DEFAULT 'optimizer'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -371,17 +407,6 @@ $$;
 
 COMMENT ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) IS 'Retry delay in ms for an attempt: base_delay_ms * 2^(attempt-1) with a reproducible jitter of +-jitter, never above max_delay_ms';
 
-CREATE FUNCTION allocator.now() RETURNS timestamp with time zone
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$
-  select case
-    when coalesce(pg_catalog.current_setting('allocator.clock', true), '') = '' then pg_catalog.transaction_timestamp()
-    else allocator.clock_override(pg_catalog.current_setting('allocator.clock', true))
-  end
-$$;
-
-COMMENT ON FUNCTION allocator.now() IS 'The time every allocator function uses: the transaction start, unless a superuser session set allocator.clock (SET LOCAL allocator.clock = ''2026-05-01 19:00+02'')';
-
 CREATE TABLE allocator.bookings (
     restaurant_id bigint NOT NULL,
     id bigint NOT NULL,
@@ -419,6 +444,106 @@ CREATE FUNCTION allocator.blocked_period(p_booking allocator.bookings) RETURNS t
 $$;
 
 COMMENT ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) IS 'The booking''s period extended by the restaurant''s buffer_minutes: how long its tables are taken';
+
+CREATE FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text DEFAULT NULL::text, p_preferred_zone text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT 'app'::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_started timestamptz := pg_catalog.clock_timestamp();
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services;
+  v_zone bigint;
+  v_result jsonb;
+  v_booking allocator.bookings;
+  v_plan record;
+  v_next timestamptz;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  perform allocator.check_idempotency_key(p_idempotency_key);
+  if p_start is null or p_start not between allocator.now() - interval '1 hour' and allocator.now() + interval '2 years' then
+    perform allocator.raise_error('invalid_argument', 'a booking starts between now and two years ahead',
+      pg_catalog.format('got %s', coalesce(p_start::text, 'NULL')));
+  end if;
+  v_zone := allocator.zone_id(v_restaurant.id, p_preferred_zone);
+  -- The same key again: the booking it made, whatever has happened to it since.
+  if p_idempotency_key is not null and exists (
+       select 1 from allocator.bookings b
+        where b.restaurant_id = v_restaurant.id and b.idempotency_key = p_idempotency_key) then
+    v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
+      p_preferred_zone, p_metadata, p_actor, false);
+    return v_result || pg_catalog.jsonb_build_object('table_ids',
+      (select pg_catalog.array_agg(a.table_id order by a.table_id) from allocator.allocations a
+        where a.restaurant_id = v_restaurant.id and a.booking_id = (v_result ->> 'booking_id')::bigint));
+  end if;
+
+  v_service := allocator.service_at(v_restaurant, p_start);
+  if v_service.id is null then
+    select o.start into v_next
+      from allocator.open_slots(v_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
+     limit 1;
+    perform allocator.raise_error('outside_service',
+      pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', v_restaurant.id, p_start,
+                        (p_start at time zone v_restaurant.timezone)::timestamp(0)),
+      pg_catalog.jsonb_build_object('alternatives',
+        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end)::text,
+      case when v_next is null then 'no service has room for the party in the next 7 days'
+           else pg_catalog.format('the nearest time it can seat the party is %s (%s local)', v_next,
+                                  (v_next at time zone v_restaurant.timezone)::timestamp(0)) end);
+  end if;
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  -- Pacing is race-free: bookings of a paced service are admitted one at a time (the
+  -- service's row lock, which only the schema's functions can take).
+  if v_service.pacing_covers is not null or v_service.pacing_parties is not null then
+    perform 1 from allocator.services s
+     where s.restaurant_id = v_restaurant.id and s.id = v_service.id for no key update;
+    if not allocator.pacing_allows(v_restaurant, v_service, p_start, p_party_size) then
+      perform allocator.raise_error('unavailable',
+        pg_catalog.format('the %s service of restaurant %s takes no more parties at %s (pacing)',
+                          v_service.name, v_restaurant.id, (p_start at time zone v_restaurant.timezone)::timestamp(0)),
+        pg_catalog.jsonb_build_object('alternatives',
+          allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
+        'offer the guest one of the alternatives');
+    end if;
+  end if;
+
+  v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
+    p_preferred_zone, p_metadata, p_actor, false);
+  select b.* into v_booking from allocator.bookings b
+   where b.restaurant_id = v_restaurant.id and b.id = (v_result ->> 'booking_id')::bigint;
+  -- created -> assigned -> confirmed, as an application holding and confirming tables
+  -- would, in this one transaction.
+  for v_plan in select c.table_ids, c.score, c.strategy from allocator.candidates(v_booking) c limit 5 loop
+    begin
+      -- Waits for tables another transaction is writing: two guests for the last table are
+      -- answered one after the other, the second with another plan or a refusal.
+      perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, p_actor,
+        v_booking.version, true, 'booked', '{}', v_plan.strategy);
+    exception when sqlstate 'RA003' then
+      continue;
+    end;
+    perform allocator.record_attempt(v_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
+      'confirmed', null, v_started);
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
+    return allocator.booking_json(v_booking)
+      || pg_catalog.jsonb_build_object('created', true, 'table_ids', v_plan.table_ids);
+  end loop;
+  perform allocator.raise_error('unavailable',
+    pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_party_size,
+                      (p_start at time zone v_restaurant.timezone)::timestamp(0)),
+    pg_catalog.jsonb_build_object('alternatives',
+      allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
+    'offer the guest one of the alternatives');
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) IS 'Book at once, in one transaction: the booking is confirmed with its tables, or refused with outside_service (RA013) or unavailable (RA014) and a DETAIL {"alternatives": [up to three start times]}; nothing is written when refused. The same idempotency key returns the same booking';
 
 CREATE FUNCTION allocator.booking_attempts(p_booking_id bigint) RETURNS TABLE(attempt integer, worker text, strategy text, table_ids bigint[], score numeric, result text, reason text, duration_ms numeric, created_at timestamp with time zone)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -473,17 +598,6 @@ CREATE FUNCTION allocator.booking_json(p_booking allocator.bookings) RETURNS jso
 $$;
 
 COMMENT ON FUNCTION allocator.booking_json(p_booking allocator.bookings) IS 'A booking as the jsonb the RPCs return (ids, state, version, party, start, end, tables)';
-
-CREATE TABLE allocator.restaurants (
-    id bigint NOT NULL,
-    name text NOT NULL,
-    timezone text DEFAULT 'UTC'::text NOT NULL,
-    settings jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT allocator.now() NOT NULL
-);
-
-COMMENT ON TABLE allocator.restaurants IS 'A restaurant: its IANA time zone and validated settings (see allocator.default_settings())';
 
 CREATE FUNCTION allocator.booking_period(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer) RETURNS tstzrange
     LANGUAGE plpgsql STABLE
@@ -1113,6 +1227,32 @@ $$;
 
 COMMENT ON FUNCTION allocator.clock_override(p_setting text) IS 'The frozen time from allocator.clock; raises not_permitted (RA009) unless the session user is a superuser';
 
+CREATE FUNCTION allocator.close_day(p_restaurant_id bigint, p_day date, p_reason text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_today date := (allocator.now() at time zone v_restaurant.timezone)::date;
+begin
+  if p_day is null or p_day not between v_today and v_today + 800 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('a closed day must be from today (%s) to about two years ahead, got %s', v_today,
+                        coalesce(p_day::text, 'NULL')));
+  end if;
+  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
+    perform allocator.raise_error('invalid_argument', 'closing a day needs a reason');
+  end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  insert into allocator.service_closures (restaurant_id, day, reason)
+  values (v_restaurant.id, p_day, p_reason)
+  on conflict (restaurant_id, day) do update set reason = excluded.reason;
+  return true;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.close_day(p_restaurant_id bigint, p_day date, p_reason text) IS 'Close a day (local) whatever the service periods say: no slot is offered and book refuses it; bookings already made are kept';
+
 CREATE TABLE allocator.holds (
     restaurant_id bigint NOT NULL,
     id bigint NOT NULL,
@@ -1235,45 +1375,9 @@ CREATE FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size in
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-declare
-  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
-  v_period tstzrange;
-  v_zone bigint;
-  v_booking allocator.bookings;
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_party_size(p_party_size);
-  v_period := allocator.booking_period(v_restaurant, p_party_size, p_start, p_duration_minutes);
-  v_zone := allocator.zone_id(p_restaurant_id, p_preferred_zone);
-  perform allocator.check_idempotency_key(p_idempotency_key);
-  if p_metadata is null or pg_catalog.jsonb_typeof(p_metadata) <> 'object' then
-    perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
-  end if;
-  perform allocator.check_size('metadata', p_metadata, 'metadata_bytes');
-
-  insert into allocator.bookings
-         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
-  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata)
-  on conflict (restaurant_id, idempotency_key) do nothing
-  returning * into v_booking;
-
-  if not found then
-    -- The key was used before (or by a concurrent call that committed first).
-    select b.* into v_booking from allocator.bookings b
-     where b.restaurant_id = p_restaurant_id and b.idempotency_key = p_idempotency_key;
-    perform allocator.check_idempotency_key(p_idempotency_key, 'booking', v_booking.id,
-      (v_booking.party_size, pg_catalog.lower(v_booking.period), v_booking.preferred_zone_id)
-        is not distinct from (p_party_size, pg_catalog.lower(v_period), v_zone)
-        and (p_duration_minutes is null or pg_catalog.upper(v_booking.period) = pg_catalog.upper(v_period)),
-      pg_catalog.format('existing: party %s at %s', v_booking.party_size, pg_catalog.lower(v_booking.period)),
-      'use a new key for a new booking, or modify_booking to change this one');
-    return allocator.booking_json(v_booking) || '{"created": false}'::jsonb;
-  end if;
-
-  perform allocator.record_state(p_restaurant_id, v_booking.id, null, 'created', v_booking.version,
-    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period));
-  perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
-  return allocator.booking_json(v_booking) || '{"created": true}'::jsonb;
+  return allocator.insert_booking(p_restaurant_id, p_party_size, p_start, p_duration_minutes,
+    p_idempotency_key, p_preferred_zone, p_metadata, p_actor, true);
 end
 $$;
 
@@ -1485,6 +1589,23 @@ $$;
 
 COMMENT ON FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) IS 'Whether an event NOTIFYs allocator_events: booking.created, and booking.assignment_pending by anyone but a worker';
 
+CREATE FUNCTION allocator.events_horizon() RETURNS xid8
+    LANGUAGE sql STABLE
+    AS $$
+  with snap as (select pg_catalog.pg_current_snapshot() as s),
+  here as (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())
+  select coalesce(
+    (select min(x.x)
+       from snap, pg_catalog.pg_snapshot_xip(snap.s) x(x)
+      where not exists (select 1 from pg_catalog.pg_stat_activity a, here
+                         where a.backend_xid = x.x::xid and a.datid is not null and a.datid <> here.oid)
+        and not exists (select 1 from pg_catalog.pg_prepared_xacts p
+                         where p.transaction = x.x::xid and p.database <> pg_catalog.current_database())),
+    (select pg_catalog.pg_snapshot_xmax(snap.s) from snap))
+$$;
+
+COMMENT ON FUNCTION allocator.events_horizon() IS 'The oldest transaction that may still commit events in this database (running here, or not known to run elsewhere); read_events and events tail read below it';
+
 CREATE FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) RETURNS boolean
     LANGUAGE plpgsql
     AS $$
@@ -1555,6 +1676,47 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.expire_holds_on(p_restaurant_id bigint, p_table_ids bigint[], p_period tstzrange) IS 'Close the expired holds on the given tables that overlap p_period; returns how many';
+
+CREATE FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text DEFAULT NULL::text) RETURNS TABLE(start timestamp with time zone, service text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_zone bigint;
+begin
+  perform allocator.check_party_size(p_party_size);
+  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
+     or p_from >= p_to then
+    perform allocator.raise_error('invalid_argument', 'a search needs a start before its end',
+      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
+  end if;
+  if p_to - p_from > interval '7 days' then
+    perform allocator.raise_error('invalid_argument', 'a search covers at most 7 days',
+      pg_catalog.format('got %s to %s', p_from, p_to), 'search day by day, or a week at a time');
+  end if;
+  if p_to < allocator.now() - interval '1 day' or p_from > allocator.now() + interval '2 years' then
+    perform allocator.raise_error('invalid_argument',
+      'a search must be between now and two years ahead', pg_catalog.format('got %s to %s', p_from, p_to));
+  end if;
+  v_zone := allocator.zone_id(v_restaurant.id, p_zone);
+  if not exists (select 1 from allocator.services s where s.restaurant_id = v_restaurant.id) then
+    perform allocator.raise_error('outside_service',
+      pg_catalog.format('restaurant %s has no service periods', v_restaurant.id), null,
+      'add them with set_service');
+  end if;
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  return query
+    select o.start, o.service
+      from allocator.open_slots(v_restaurant, p_party_size, p_from, p_to, v_zone) o;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) IS 'The start times on the services'' 15-minute grids, from p_from to p_to (at most 7 days), at which the restaurant can seat the party now (free tables or combinations for its turn time, holds, pacing, service hours and closed days respected); read-only';
 
 CREATE FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[] DEFAULT NULL::bigint[]) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2137,6 +2299,55 @@ $$;
 
 COMMENT ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) IS 'Insert one hold or confirmed allocation; an overlap with another allocation of the table raises conflict (RA003)';
 
+CREATE FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_period tstzrange;
+  v_zone bigint;
+  v_booking allocator.bookings;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  v_period := allocator.booking_period(v_restaurant, p_party_size, p_start, p_duration_minutes);
+  v_zone := allocator.zone_id(p_restaurant_id, p_preferred_zone);
+  perform allocator.check_idempotency_key(p_idempotency_key);
+  if p_metadata is null or pg_catalog.jsonb_typeof(p_metadata) <> 'object' then
+    perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
+  end if;
+  perform allocator.check_size('metadata', p_metadata, 'metadata_bytes');
+
+  insert into allocator.bookings
+         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
+  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata)
+  on conflict (restaurant_id, idempotency_key) do nothing
+  returning * into v_booking;
+
+  if not found then
+    -- The key was used before (or by a concurrent call that committed first).
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = p_restaurant_id and b.idempotency_key = p_idempotency_key;
+    perform allocator.check_idempotency_key(p_idempotency_key, 'booking', v_booking.id,
+      (v_booking.party_size, pg_catalog.lower(v_booking.period), v_booking.preferred_zone_id)
+        is not distinct from (p_party_size, pg_catalog.lower(v_period), v_zone)
+        and (p_duration_minutes is null or pg_catalog.upper(v_booking.period) = pg_catalog.upper(v_period)),
+      pg_catalog.format('existing: party %s at %s', v_booking.party_size, pg_catalog.lower(v_booking.period)),
+      'use a new key for a new booking, or modify_booking to change this one');
+    return allocator.booking_json(v_booking) || '{"created": false}'::jsonb;
+  end if;
+
+  perform allocator.record_state(p_restaurant_id, v_booking.id, null, 'created', v_booking.version,
+    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period));
+  if p_enqueue then
+    perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
+  end if;
+  return allocator.booking_json(v_booking) || '{"created": true}'::jsonb;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean) IS 'Validate and insert a booking in state created (queued when p_enqueue), or return the booking its idempotency key names; the body of create_booking and book';
+
 CREATE FUNCTION allocator.is_final(p_state text) RETURNS boolean
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
     AS $$
@@ -2569,6 +2780,43 @@ $$;
 
 COMMENT ON FUNCTION allocator.on_layout_change() IS 'Trigger: recompute table combinations of every restaurant whose tables or adjacency changed';
 
+CREATE FUNCTION allocator.open_slots(p_restaurant allocator.restaurants, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone_id bigint) RETURNS TABLE(start timestamp with time zone, service text)
+    LANGUAGE plpgsql STABLE
+    AS $$
+#variable_conflict use_column
+declare
+  v_minutes integer := allocator.turn_minutes(p_restaurant.settings, p_party_size);
+  v_from timestamptz := greatest(p_from, allocator.now());
+begin
+  return query
+  select g.start, g.name
+    from (select distinct on (x.start) x.start, s.name, s
+            from allocator.services s
+           cross join lateral pg_catalog.generate_series(
+                   (v_from at time zone p_restaurant.timezone)::date::timestamp,
+                   (p_to at time zone p_restaurant.timezone)::date::timestamp, interval '1 day') d(day)
+           cross join lateral pg_catalog.generate_series(d.day + s.opens, d.day + s.last_seating,
+                                                          interval '15 minutes') t(local)
+           cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
+           where s.restaurant_id = p_restaurant.id
+             and extract(isodow from d.day)::smallint = any (s.days)
+             and not exists (select 1 from allocator.service_closures c
+                              where c.restaurant_id = p_restaurant.id and c.day = d.day::date)
+             and x.start >= v_from and x.start <= p_to
+           order by x.start, s.opens, s.id) g
+   where allocator.pacing_allows(p_restaurant, g.s, g.start, p_party_size)
+     and exists (select 1
+                   from allocator.availability(p_restaurant.id,
+                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(mins => v_minutes), '[)'),
+                          true) a
+                  where a.min_capacity <= p_party_size and a.max_capacity >= p_party_size
+                    and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
+   order by g.start;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.open_slots(p_restaurant allocator.restaurants, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone_id bigint) IS 'Start times on the services'' 15-minute grids between p_from and p_to where pacing and a free table or combination let the party start (the body of find_slots)';
+
 CREATE FUNCTION allocator.optimize_day(p_restaurant_id bigint, p_date date, p_time_limit_ms integer DEFAULT 2000) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -2789,6 +3037,53 @@ CREATE FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integ
 $$;
 
 COMMENT ON FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer, p_strategy text, p_table_ids bigint[], p_booking_id bigint) IS 'The jsonb process_booking returns';
+
+CREATE TABLE allocator.services (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    name text NOT NULL,
+    days smallint[] NOT NULL,
+    opens time without time zone NOT NULL,
+    last_seating time without time zone NOT NULL,
+    pacing_covers integer,
+    pacing_parties integer,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    CONSTRAINT services_days_check CHECK ((((cardinality(days) >= 1) AND (cardinality(days) <= 7)) AND (days <@ '{1,2,3,4,5,6,7}'::smallint[]))),
+    CONSTRAINT services_hours_check CHECK ((opens <= last_seating)),
+    CONSTRAINT services_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT services_pacing_covers_check CHECK (((pacing_covers >= 1) AND (pacing_covers <= 10000))),
+    CONSTRAINT services_pacing_parties_check CHECK (((pacing_parties >= 1) AND (pacing_parties <= 1000)))
+);
+
+COMMENT ON TABLE allocator.services IS 'Service periods: weekdays (ISO, 1 = Monday), opening and last seating times (local), pacing per 15-minute slot';
+
+CREATE FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_local timestamp := p_start at time zone p_restaurant.timezone;
+  v_slot timestamptz;
+  v_covers integer;
+  v_parties integer;
+begin
+  if p_service.pacing_covers is null and p_service.pacing_parties is null then
+    return true;
+  end if;
+  v_slot := (pg_catalog.date_trunc('hour', v_local)
+             + pg_catalog.make_interval(mins => (extract(minute from v_local)::integer / 15) * 15))
+            at time zone p_restaurant.timezone;
+  select coalesce(sum(b.party_size), 0), pg_catalog.count(*) into v_covers, v_parties
+    from allocator.bookings b
+   where b.restaurant_id = p_restaurant.id
+     and b.period && pg_catalog.tstzrange(v_slot, v_slot + interval '15 minutes', '[)')
+     and pg_catalog.lower(b.period) >= v_slot and pg_catalog.lower(b.period) < v_slot + interval '15 minutes'
+     and b.state not in ('cancelled', 'failed');
+  return (p_service.pacing_covers is null or v_covers + p_party_size <= p_service.pacing_covers)
+     and (p_service.pacing_parties is null or v_parties + 1 <= p_service.pacing_parties);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) IS 'Whether the covers and parties starting in the 15-minute slot of p_start, plus this party, stay within the service''s pacing';
 
 CREATE FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) RETURNS boolean
     LANGUAGE sql STABLE
@@ -3176,7 +3471,7 @@ begin
     with batch as (
       select e.* from allocator.events e
        where (e.xact, e.id) > (v_last_xact, v_last)
-         and e.xact < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+         and e.xact < allocator.events_horizon()
          and (not v_restricted or allocator.tenant_allows(e.restaurant_id))
        order by e.xact, e.id
        limit p_limit
@@ -3193,7 +3488,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) IS 'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
+COMMENT ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) IS 'Events after the subscriber''s cursor in (transaction, id) order, only from transactions below the horizon (events_horizon: older than every one that may still commit here), so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
 
 CREATE FUNCTION allocator.record_attempt(p_booking allocator.bookings, p_attempt integer, p_worker text, p_strategy text, p_table_ids bigint[], p_score numeric, p_result text, p_reason text, p_started timestamp with time zone, p_metadata jsonb DEFAULT '{}'::jsonb) RETURNS void
     LANGUAGE plpgsql
@@ -3347,6 +3642,35 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) IS 'Release an active hold: its tables are freed and its booking goes back to the assignment queue; releasing twice changes nothing';
+
+CREATE FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+begin
+  perform allocator.check_length('service name', p_name);
+  delete from allocator.services s where s.restaurant_id = v_restaurant.id and s.name = p_name;
+  return found;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) IS 'Remove a service period by name; false if there was none (bookings already made are kept)';
+
+CREATE FUNCTION allocator.reopen_day(p_restaurant_id bigint, p_day date) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+begin
+  delete from allocator.service_closures c where c.restaurant_id = v_restaurant.id and c.day = p_day;
+  return found;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.reopen_day(p_restaurant_id bigint, p_day date) IS 'Reopen a closed day; false if it was not closed';
 
 CREATE FUNCTION allocator.replan_day(p_restaurant_id bigint, p_day date) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3618,6 +3942,85 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.run_one(p_worker text) IS 'Claim one due booking and process it (a failure is a warning and leaves it leased for 60 s); returns its id, or null when nothing is due';
+
+CREATE FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) RETURNS allocator.services
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_local timestamp := p_start at time zone p_restaurant.timezone;
+  v_service allocator.services;
+begin
+  select s.* into v_service
+    from allocator.services s
+   where s.restaurant_id = p_restaurant.id
+     and extract(isodow from v_local)::smallint = any (s.days)
+     and v_local::time between s.opens and s.last_seating
+     and not exists (select 1 from allocator.service_closures c
+                      where c.restaurant_id = p_restaurant.id and c.day = v_local::date)
+   order by s.opens, s.id
+   limit 1;
+  return v_service;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) IS 'The service period whose hours (opening to last seating, local) contain p_start on an open day, or null';
+
+CREATE FUNCTION allocator.service_json(p_service allocator.services) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.jsonb_build_object(
+    'service_id', p_service.id, 'restaurant_id', p_service.restaurant_id, 'name', p_service.name,
+    'days', p_service.days, 'opens', p_service.opens, 'last_seating', p_service.last_seating,
+    'pacing_covers', p_service.pacing_covers, 'pacing_parties', p_service.pacing_parties)
+$$;
+
+COMMENT ON FUNCTION allocator.service_json(p_service allocator.services) IS 'A service period as JSON';
+
+CREATE FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer DEFAULT NULL::integer, p_pacing_parties integer DEFAULT NULL::integer) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services;
+begin
+  if p_name is null or pg_catalog.btrim(p_name) = '' then
+    perform allocator.raise_error('invalid_argument', 'a service needs a name', null, 'for example lunch or dinner');
+  end if;
+  perform allocator.check_length('service name', p_name);
+  if p_days is null or pg_catalog.array_ndims(p_days) is distinct from 1
+     or pg_catalog.cardinality(p_days) not between 1 and 7
+     or pg_catalog.array_position(p_days, null) is not null
+     or exists (select 1 from pg_catalog.unnest(p_days) d where d not between 1 and 7)
+     or (select pg_catalog.count(distinct d) from pg_catalog.unnest(p_days) d) <> pg_catalog.cardinality(p_days) then
+    perform allocator.raise_error('invalid_argument', 'days must list weekdays from 1 (Monday) to 7 (Sunday), each once',
+      pg_catalog.format('got %s', coalesce(p_days::text, 'NULL')));
+  end if;
+  if p_opens is null or p_last_seating is null or p_opens > p_last_seating then
+    perform allocator.raise_error('invalid_argument',
+      'a service needs an opening time and a last seating time no earlier than it',
+      pg_catalog.format('got %s to %s', coalesce(p_opens::text, 'NULL'), coalesce(p_last_seating::text, 'NULL')),
+      'a service that runs past midnight is two services, one on each day');
+  end if;
+  if p_pacing_covers is not null then
+    perform allocator.check_argument('pacing covers per 15 minutes', p_pacing_covers, 1, 10000);
+  end if;
+  if p_pacing_parties is not null then
+    perform allocator.check_argument('pacing parties per 15 minutes', p_pacing_parties, 1, 1000);
+  end if;
+  insert into allocator.services as s (restaurant_id, name, days, opens, last_seating, pacing_covers, pacing_parties)
+  values (v_restaurant.id, p_name,
+          (select pg_catalog.array_agg(d::smallint order by d) from pg_catalog.unnest(p_days) d),
+          p_opens, p_last_seating, p_pacing_covers, p_pacing_parties)
+  on conflict (restaurant_id, name) do update
+     set days = excluded.days, opens = excluded.opens, last_seating = excluded.last_seating,
+         pacing_covers = excluded.pacing_covers, pacing_parties = excluded.pacing_parties
+  returning s.* into v_service;
+  return allocator.service_json(v_service);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer) IS 'Create or replace a named service period: weekdays (1 = Monday), opening and last seating times (local), and optional pacing (covers and parties that may start per 15-minute slot)';
 
 CREATE FUNCTION allocator.sorted_ids(p_ids bigint[]) RETURNS bigint[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -4495,6 +4898,25 @@ ALTER TABLE allocator.restaurants ALTER COLUMN id ADD GENERATED BY DEFAULT AS ID
     CACHE 1
 );
 
+CREATE TABLE allocator.service_closures (
+    restaurant_id bigint NOT NULL,
+    day date NOT NULL,
+    reason text NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    CONSTRAINT service_closures_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 2000)))
+);
+
+COMMENT ON TABLE allocator.service_closures IS 'Days (local) on which a restaurant does not serve, whatever its service periods say';
+
+ALTER TABLE allocator.services ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME allocator.services_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE allocator.subscriber_cursors (
     subscriber text NOT NULL,
     last_xact xid8 DEFAULT '0'::xid8 NOT NULL,
@@ -4651,6 +5073,15 @@ ALTER TABLE ONLY allocator.plpy_modules
 ALTER TABLE ONLY allocator.restaurants
     ADD CONSTRAINT restaurants_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY allocator.service_closures
+    ADD CONSTRAINT service_closures_pkey PRIMARY KEY (restaurant_id, day);
+
+ALTER TABLE ONLY allocator.services
+    ADD CONSTRAINT services_name_key UNIQUE (restaurant_id, name);
+
+ALTER TABLE ONLY allocator.services
+    ADD CONSTRAINT services_pkey PRIMARY KEY (restaurant_id, id);
+
 ALTER TABLE ONLY allocator.subscriber_cursors
     ADD CONSTRAINT subscriber_cursors_pkey PRIMARY KEY (subscriber);
 
@@ -4791,6 +5222,12 @@ ALTER TABLE ONLY allocator.optimizer_runs
 ALTER TABLE ONLY allocator.permits
     ADD CONSTRAINT permits_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY allocator.service_closures
+    ADD CONSTRAINT service_closures_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY allocator.services
+    ADD CONSTRAINT services_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY allocator.table_adjacency
     ADD CONSTRAINT table_adjacency_restaurant_id_table_a_fkey FOREIGN KEY (restaurant_id, table_a) REFERENCES allocator.tables(restaurant_id, id) ON DELETE CASCADE;
 
@@ -4838,6 +5275,10 @@ ALTER TABLE allocator.permits ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.restaurants ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE allocator.service_closures ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE allocator.services ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE allocator.table_adjacency ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.table_combinations ENABLE ROW LEVEL SECURITY;
@@ -4870,6 +5311,10 @@ CREATE POLICY tenant_isolation ON allocator.permits USING (allocator.tenant_allo
 
 CREATE POLICY tenant_isolation ON allocator.restaurants USING (allocator.tenant_allows(id));
 
+CREATE POLICY tenant_isolation ON allocator.service_closures USING (allocator.tenant_allows(restaurant_id));
+
+CREATE POLICY tenant_isolation ON allocator.services USING (allocator.tenant_allows(restaurant_id));
+
 CREATE POLICY tenant_isolation ON allocator.table_adjacency USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.table_combinations USING (allocator.tenant_allows(restaurant_id));
@@ -4890,6 +5335,16 @@ GRANT USAGE ON SCHEMA allocator TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.actor_role(p_actor text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.now() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.now() TO allocator_app;
+GRANT ALL ON FUNCTION allocator.now() TO allocator_ops;
+GRANT ALL ON FUNCTION allocator.now() TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.restaurants TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.restaurants TO allocator_app;
+
+REVOKE ALL ON FUNCTION allocator.alternatives(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) TO allocator_ops;
 
@@ -4903,15 +5358,14 @@ REVOKE ALL ON FUNCTION allocator.availability(p_restaurant_id bigint, p_period t
 
 REVOKE ALL ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.now() FROM PUBLIC;
-GRANT ALL ON FUNCTION allocator.now() TO allocator_app;
-GRANT ALL ON FUNCTION allocator.now() TO allocator_ops;
-GRANT ALL ON FUNCTION allocator.now() TO allocator_readonly;
-
 GRANT SELECT ON TABLE allocator.bookings TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.bookings TO allocator_app;
 
 REVOKE ALL ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) TO allocator_app;
@@ -4922,9 +5376,6 @@ GRANT ALL ON FUNCTION allocator.booking_history(p_booking_id bigint) TO allocato
 GRANT ALL ON FUNCTION allocator.booking_history(p_booking_id bigint) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.booking_json(p_booking allocator.bookings) FROM PUBLIC;
-
-GRANT SELECT ON TABLE allocator.restaurants TO allocator_readonly;
-GRANT SELECT ON TABLE allocator.restaurants TO allocator_app;
 
 REVOKE ALL ON FUNCTION allocator.booking_period(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer) FROM PUBLIC;
 
@@ -4976,6 +5427,9 @@ GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_readonly;
 
+REVOKE ALL ON FUNCTION allocator.close_day(p_restaurant_id bigint, p_day date, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.close_day(p_restaurant_id bigint, p_day date, p_reason text) TO allocator_ops;
+
 GRANT SELECT ON TABLE allocator.holds TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.holds TO allocator_app;
 
@@ -5019,12 +5473,20 @@ REVOKE ALL ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bi
 
 REVOKE ALL ON FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.events_horizon() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.events_horizon() TO allocator_ops;
+GRANT ALL ON FUNCTION allocator.events_horizon() TO allocator_readonly;
+
 REVOKE ALL ON FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.expire_holds(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.expire_holds(p_limit integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.expire_holds_on(p_restaurant_id bigint, p_table_ids bigint[], p_period tstzrange) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) TO allocator_ops;
@@ -5055,6 +5517,8 @@ REVOKE ALL ON FUNCTION allocator.import_start(p_text text, p_timezone text) FROM
 REVOKE ALL ON FUNCTION allocator.in_rollout(p_restaurant_id bigint, p_percent integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.is_final(p_state text) FROM PUBLIC;
 
@@ -5109,12 +5573,19 @@ GRANT ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) TO allocator_
 
 REVOKE ALL ON FUNCTION allocator.on_layout_change() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.open_slots(p_restaurant allocator.restaurants, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone_id bigint) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.optimize_day(p_restaurant_id bigint, p_date date, p_time_limit_ms integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.optimize_day(p_restaurant_id bigint, p_date date, p_time_limit_ms integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.optimize_day_solve(p_restaurant_id bigint, p_date date, p_time_limit_ms integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer, p_strategy text, p_table_ids bigint[], p_booking_id bigint) FROM PUBLIC;
+
+GRANT SELECT ON TABLE allocator.services TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.services TO allocator_app;
+
+REVOKE ALL ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) FROM PUBLIC;
 
@@ -5151,6 +5622,12 @@ REVOKE ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.reopen_day(p_restaurant_id bigint, p_day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.reopen_day(p_restaurant_id bigint, p_day date) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.replan_day(p_restaurant_id bigint, p_day date) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.replan_day(p_restaurant_id bigint, p_day date) TO allocator_ops;
 
@@ -5177,6 +5654,13 @@ GRANT ALL ON FUNCTION allocator.run_nightly(p_restaurant_id bigint) TO allocator
 
 REVOKE ALL ON FUNCTION allocator.run_one(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.run_one(p_worker text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.service_json(p_service allocator.services) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.sorted_ids(p_ids bigint[]) FROM PUBLIC;
 
@@ -5269,6 +5753,9 @@ GRANT SELECT ON TABLE allocator.permits TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.plpy_modules TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.queue_status TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.service_closures TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.service_closures TO allocator_app;
 
 GRANT SELECT ON TABLE allocator.subscriber_cursors TO allocator_readonly;
 

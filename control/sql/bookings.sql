@@ -124,20 +124,21 @@ $$;
 
 comment on function allocator.zone_id(bigint, text) is 'The id of a zone by name; not_found (RA002) if the restaurant has none such';
 
-create or replace function allocator.create_booking(
+-- Validates and inserts a booking (state created), or returns the one its idempotency key
+-- already names; queued for the engine (create_booking) or not (book assigns it at once).
+create or replace function allocator.insert_booking(
   p_restaurant_id bigint,
   p_party_size integer,
   p_start timestamptz,
-  p_duration_minutes integer default null,
-  p_idempotency_key text default null,
-  p_preferred_zone text default null,
-  p_metadata jsonb default '{}'::jsonb,
-  p_actor text default 'app'
+  p_duration_minutes integer,
+  p_idempotency_key text,
+  p_preferred_zone text,
+  p_metadata jsonb,
+  p_actor text,
+  p_enqueue boolean
 ) returns jsonb
 language plpgsql
 volatile
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
@@ -176,8 +177,34 @@ begin
 
   perform allocator.record_state(p_restaurant_id, v_booking.id, null, 'created', v_booking.version,
     p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period));
-  perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
+  if p_enqueue then
+    perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
+  end if;
   return allocator.booking_json(v_booking) || '{"created": true}'::jsonb;
+end
+$$;
+
+comment on function allocator.insert_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text, boolean) is
+  'Validate and insert a booking in state created (queued when p_enqueue), or return the booking its idempotency key names; the body of create_booking and book';
+
+create or replace function allocator.create_booking(
+  p_restaurant_id bigint,
+  p_party_size integer,
+  p_start timestamptz,
+  p_duration_minutes integer default null,
+  p_idempotency_key text default null,
+  p_preferred_zone text default null,
+  p_metadata jsonb default '{}'::jsonb,
+  p_actor text default 'app'
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return allocator.insert_booking(p_restaurant_id, p_party_size, p_start, p_duration_minutes,
+    p_idempotency_key, p_preferred_zone, p_metadata, p_actor, true);
 end
 $$;
 

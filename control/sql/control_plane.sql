@@ -1,5 +1,30 @@
--- Events a subscriber has not seen, oldest first, limited to transactions older than every
--- running one (see events.xact). Advances the subscriber's cursor; a concurrent reader of
+-- The horizon of the outbox: every event of a transaction below it that will ever commit
+-- has committed. It is the oldest transaction still running, leaving out those known to run
+-- in another database (they write no event here): a long transaction elsewhere on the
+-- cluster, or another database's CREATE DATABASE, does not hold the subscribers of this one
+-- back. A running transaction whose database cannot be told (not visible to the caller in
+-- pg_stat_activity, or a subtransaction) counts, so the horizon is never too far.
+create or replace function allocator.events_horizon() returns xid8
+language sql
+stable
+as $$
+  with snap as (select pg_catalog.pg_current_snapshot() as s),
+  here as (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())
+  select coalesce(
+    (select min(x.x)
+       from snap, pg_catalog.pg_snapshot_xip(snap.s) x(x)
+      where not exists (select 1 from pg_catalog.pg_stat_activity a, here
+                         where a.backend_xid = x.x::xid and a.datid is not null and a.datid <> here.oid)
+        and not exists (select 1 from pg_catalog.pg_prepared_xacts p
+                         where p.transaction = x.x::xid and p.database <> pg_catalog.current_database())),
+    (select pg_catalog.pg_snapshot_xmax(snap.s) from snap))
+$$;
+
+comment on function allocator.events_horizon() is
+  'The oldest transaction that may still commit events in this database (running here, or not known to run elsewhere); read_events and events tail read below it';
+
+-- Events a subscriber has not seen, oldest first, limited to transactions below the horizon
+-- (events_horizon; see events.xact). Advances the subscriber's cursor; a concurrent reader of
 -- the same subscriber gets nothing rather than the same events.
 create or replace function allocator.read_events(p_subscriber text, p_limit integer default 500)
 returns setof allocator.events
@@ -32,7 +57,7 @@ begin
     with batch as (
       select e.* from allocator.events e
        where (e.xact, e.id) > (v_last_xact, v_last)
-         and e.xact < pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())
+         and e.xact < allocator.events_horizon()
          and (not v_restricted or allocator.tenant_allows(e.restaurant_id))
        order by e.xact, e.id
        limit p_limit
@@ -50,7 +75,7 @@ end
 $$;
 
 comment on function allocator.read_events(text, integer) is
-  'Events after the subscriber''s cursor in (transaction, id) order, only from transactions older than every running one, so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
+  'Events after the subscriber''s cursor in (transaction, id) order, only from transactions below the horizon (events_horizon: older than every one that may still commit here), so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
 
 -- The notification handler: turns confirmed and manual_review events into notifications.
 create or replace function allocator.deliver_notifications(p_limit integer default 500)

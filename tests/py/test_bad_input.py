@@ -771,6 +771,17 @@ ID_ARRAY = st.one_of(
     ),
     st.integers(11, 5_000).map(lambda n: list(range(1, n + 1))),
 )
+# Weekday lists and the like: in and out of 1-7, repeated, NULLs, two-dimensional.
+INT_ARRAY = st.one_of(
+    st.none(),
+    st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1), st.integers(-1, 9)), max_size=9),
+    st.integers(1, 3).flatmap(
+        lambda width: st.lists(
+            st.lists(st.integers(0, 8), min_size=width, max_size=width), min_size=1, max_size=3
+        )
+    ),
+)
+TIME = st.one_of(st.none(), st.times())
 
 
 # Keys the jsonb arguments read: settings, metadata, import rows, layouts, optimizer plans.
@@ -853,6 +864,8 @@ def argument(kind: str, world: dict[str, int]) -> st.SearchStrategy[Any]:
         "numeric": st.one_of(st.none(), st.decimals(-1000, 1000, allow_nan=False, places=3)),
         "date": st.one_of(st.none(), st.dates(date(1900, 1, 1), date(2200, 12, 31))),
         "bigint[]": ID_ARRAY,
+        "integer[]": INT_ARRAY,
+        "time without time zone": TIME,
         "jsonb": st.one_of(st.none(), JSON_VALUE.map(Json)),
     }[kind]
 

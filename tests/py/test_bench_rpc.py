@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from rich.console import Console
 
-from bench import racers, scaling
-from bench.pgbench_rpc import run_rpc_pgbench
+from bench import booking_flow, racers, scaling
+from bench.pgbench_rpc import run_rpc_pgbench, run_rpc_scripts
 from bench.pipeline import create_restaurants, delete_restaurants, sample_layout
 
 
@@ -79,5 +79,37 @@ def test_scaling_measures_every_step_and_cleans_up(
     with psycopg.connect(db_url) as conn:
         left = conn.execute(
             "select count(*) from allocator.restaurants where name like 'scaling %'"
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_instant_script_searches_and_books(db_url: str) -> None:
+    figures = run_rpc_scripts(db_url, Console(quiet=True), 2, restaurants=2)["instant"]
+    assert figures["transactions"] and figures["transactions"] > 0
+    # Each script books once: confirmed, or refused (nothing written); the last of a client
+    # may be cut by the end of the run.
+    made = sum(figures["states"].values())
+    assert figures["confirmed"] == made <= figures["transactions"] + 2
+    assert figures["confirmed"] >= 0.9 * figures["transactions"], figures
+    with psycopg.connect(db_url) as conn:
+        left = conn.execute(
+            "select count(*) from pg_namespace where nspname = 'allocator_bench'"
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_booking_flow_measures_search_and_book(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert booking_flow.main(["--calls", "6", "--per-day", "20", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert sum(figures["fill_outcomes"].values()) == 60
+    assert figures["find_slots_ms"]["n"] == 6 and figures["book_ms"]["n"] == 6
+    assert set(figures["book_outcomes"]) <= {"confirmed", "RA013", "RA014"}
+    assert figures["book_outcomes"].get("confirmed", 0) >= 1
+    with psycopg.connect(db_url) as conn:
+        left = conn.execute(
+            "select count(*) from allocator.restaurants where name = 'bench booking flow'"
         ).fetchone()
     assert left == (0,)

@@ -36,6 +36,7 @@ DISTINCT_IDS = {
     "table_combinations": 1_943_000_000,
     "bookings": 1_953_000_000,
     "holds": 1_963_000_000,
+    "services": 1_973_000_000,
 }
 # An id no object has: what a tenant is told about another tenant's id must be what it is
 # told about this one.
@@ -156,13 +157,21 @@ def restaurant(admin: psycopg.Connection[Any], token: str) -> int:
         ],
         "adjacency": [[f"{token}-1", f"{token}-2"]],
     }
-    return int(
+    rid = int(
         one(
             admin,
             "select allocator.import_layout(%s::jsonb) ->> 'restaurant_id'",
             json.dumps(layout),
         )
     )
+    # A service period and a closed day, named after the tenant, so that reading another
+    # tenant's shows its token.
+    admin.execute(
+        "select allocator.set_service(%s, %s, array[1,2,3,4,5,6,7], '00:00', '23:45')",
+        (rid, f"service {token}"),
+    )
+    admin.execute("select allocator.close_day(%s, current_date + 30, %s)", (rid, f"closed {token}"))
+    return rid
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +280,7 @@ SRF_CALLS: dict[str, str] = {
     "deliver_notifications": "10000",
     "nightly_due": "",
     "plan_booking": "{due}, 100",
+    "find_slots": "{restaurant}, 2, now(), now() + interval '1 day'",
     "read_events": "'probe', 10000",
 }
 
@@ -312,7 +322,7 @@ def test_leaky_function_learns_nothing_of_another_tenant(world: World, who: str)
             for name, columns in relations:
                 probe.probe(f"allocator.{name} x", [sql.Identifier(c).as_string() for c in columns])
             for function in functions:
-                args = SRF_CALLS[function].format(**me.bookings)
+                args = SRF_CALLS[function].format(**me.bookings, restaurant=me.restaurant_id)
                 columns = probe.run(f"select * from allocator.{function}({args}) limit 0")
                 probe.probe(f"allocator.{function}({args}) x", [f'"{c}"' for c in columns])
             found, errors, seen = leaks(probe.seen, world.b), probe.errors, probe.seen
@@ -570,6 +580,20 @@ ID_CALLS: list[tuple[str, str, str]] = [
     ("booking", "requeue", "select allocator.requeue({id}, 'staff:probe', 'probe')"),
     ("restaurant", "tenant_allows", "select allocator.tenant_allows({id})"),
     ("restaurant", "update_settings", "select allocator.update_settings({id}, '{{}}')"),
+    (
+        "restaurant",
+        "find_slots",
+        "select * from allocator.find_slots({id}, 2, now(), now() + interval '1 day')",
+    ),
+    ("restaurant", "book", "select allocator.book({id}, 2, now() + interval '1 day')"),
+    (
+        "restaurant",
+        "set_service",
+        "select allocator.set_service({id}, 'probe', array[1], '18:00', '22:00')",
+    ),
+    ("restaurant", "remove_service", "select allocator.remove_service({id}, 'probe')"),
+    ("restaurant", "close_day", "select allocator.close_day({id}, current_date + 1, 'probe')"),
+    ("restaurant", "reopen_day", "select allocator.reopen_day({id}, current_date + 1)"),
 ]
 ID_ARGUMENTS = ("p_restaurant_id", "p_booking_id", "p_hold_id", "p_table_ids")
 

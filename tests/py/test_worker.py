@@ -377,7 +377,7 @@ def start_tail(db_url: str) -> subprocess.Popen[str]:
         def positioned() -> bool:
             row = conn.execute(
                 "select count(*) from pg_stat_activity where application_name = %s"
-                " and query like '%%pg_snapshot_xmin%%'",
+                " and query like '%%events_horizon%%'",
                 (name,),
             ).fetchone()
             return row == (1,)

@@ -1,0 +1,430 @@
+-- Service periods, pacing, slot search and the instant booking (docs/booking-flow.md).
+
+create or replace function allocator.service_json(p_service allocator.services) returns jsonb
+language sql
+stable
+as $$
+  select pg_catalog.jsonb_build_object(
+    'service_id', p_service.id, 'restaurant_id', p_service.restaurant_id, 'name', p_service.name,
+    'days', p_service.days, 'opens', p_service.opens, 'last_seating', p_service.last_seating,
+    'pacing_covers', p_service.pacing_covers, 'pacing_parties', p_service.pacing_parties)
+$$;
+
+comment on function allocator.service_json(allocator.services) is 'A service period as JSON';
+
+create or replace function allocator.set_service(
+  p_restaurant_id bigint,
+  p_name text,
+  p_days integer[],
+  p_opens time,
+  p_last_seating time,
+  p_pacing_covers integer default null,
+  p_pacing_parties integer default null
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services;
+begin
+  if p_name is null or pg_catalog.btrim(p_name) = '' then
+    perform allocator.raise_error('invalid_argument', 'a service needs a name', null, 'for example lunch or dinner');
+  end if;
+  perform allocator.check_length('service name', p_name);
+  if p_days is null or pg_catalog.array_ndims(p_days) is distinct from 1
+     or pg_catalog.cardinality(p_days) not between 1 and 7
+     or pg_catalog.array_position(p_days, null) is not null
+     or exists (select 1 from pg_catalog.unnest(p_days) d where d not between 1 and 7)
+     or (select pg_catalog.count(distinct d) from pg_catalog.unnest(p_days) d) <> pg_catalog.cardinality(p_days) then
+    perform allocator.raise_error('invalid_argument', 'days must list weekdays from 1 (Monday) to 7 (Sunday), each once',
+      pg_catalog.format('got %s', coalesce(p_days::text, 'NULL')));
+  end if;
+  if p_opens is null or p_last_seating is null or p_opens > p_last_seating then
+    perform allocator.raise_error('invalid_argument',
+      'a service needs an opening time and a last seating time no earlier than it',
+      pg_catalog.format('got %s to %s', coalesce(p_opens::text, 'NULL'), coalesce(p_last_seating::text, 'NULL')),
+      'a service that runs past midnight is two services, one on each day');
+  end if;
+  if p_pacing_covers is not null then
+    perform allocator.check_argument('pacing covers per 15 minutes', p_pacing_covers, 1, 10000);
+  end if;
+  if p_pacing_parties is not null then
+    perform allocator.check_argument('pacing parties per 15 minutes', p_pacing_parties, 1, 1000);
+  end if;
+  insert into allocator.services as s (restaurant_id, name, days, opens, last_seating, pacing_covers, pacing_parties)
+  values (v_restaurant.id, p_name,
+          (select pg_catalog.array_agg(d::smallint order by d) from pg_catalog.unnest(p_days) d),
+          p_opens, p_last_seating, p_pacing_covers, p_pacing_parties)
+  on conflict (restaurant_id, name) do update
+     set days = excluded.days, opens = excluded.opens, last_seating = excluded.last_seating,
+         pacing_covers = excluded.pacing_covers, pacing_parties = excluded.pacing_parties
+  returning s.* into v_service;
+  return allocator.service_json(v_service);
+end
+$$;
+
+comment on function allocator.set_service(bigint, text, integer[], time, time, integer, integer) is
+  'Create or replace a named service period: weekdays (1 = Monday), opening and last seating times (local), and optional pacing (covers and parties that may start per 15-minute slot)';
+
+create or replace function allocator.remove_service(p_restaurant_id bigint, p_name text) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+begin
+  perform allocator.check_length('service name', p_name);
+  delete from allocator.services s where s.restaurant_id = v_restaurant.id and s.name = p_name;
+  return found;
+end
+$$;
+
+comment on function allocator.remove_service(bigint, text) is
+  'Remove a service period by name; false if there was none (bookings already made are kept)';
+
+create or replace function allocator.close_day(p_restaurant_id bigint, p_day date, p_reason text) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_today date := (allocator.now() at time zone v_restaurant.timezone)::date;
+begin
+  if p_day is null or p_day not between v_today and v_today + 800 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('a closed day must be from today (%s) to about two years ahead, got %s', v_today,
+                        coalesce(p_day::text, 'NULL')));
+  end if;
+  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
+    perform allocator.raise_error('invalid_argument', 'closing a day needs a reason');
+  end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  insert into allocator.service_closures (restaurant_id, day, reason)
+  values (v_restaurant.id, p_day, p_reason)
+  on conflict (restaurant_id, day) do update set reason = excluded.reason;
+  return true;
+end
+$$;
+
+comment on function allocator.close_day(bigint, date, text) is
+  'Close a day (local) whatever the service periods say: no slot is offered and book refuses it; bookings already made are kept';
+
+create or replace function allocator.reopen_day(p_restaurant_id bigint, p_day date) returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+begin
+  delete from allocator.service_closures c where c.restaurant_id = v_restaurant.id and c.day = p_day;
+  return found;
+end
+$$;
+
+comment on function allocator.reopen_day(bigint, date) is 'Reopen a closed day; false if it was not closed';
+
+-- The service period a local start time falls in (opening to last seating, on one of its
+-- weekdays, on a day that is not closed); null if none.
+create or replace function allocator.service_at(p_restaurant allocator.restaurants, p_start timestamptz)
+returns allocator.services
+language plpgsql
+stable
+as $$
+declare
+  v_local timestamp := p_start at time zone p_restaurant.timezone;
+  v_service allocator.services;
+begin
+  select s.* into v_service
+    from allocator.services s
+   where s.restaurant_id = p_restaurant.id
+     and extract(isodow from v_local)::smallint = any (s.days)
+     and v_local::time between s.opens and s.last_seating
+     and not exists (select 1 from allocator.service_closures c
+                      where c.restaurant_id = p_restaurant.id and c.day = v_local::date)
+   order by s.opens, s.id
+   limit 1;
+  return v_service;
+end
+$$;
+
+comment on function allocator.service_at(allocator.restaurants, timestamptz) is
+  'The service period whose hours (opening to last seating, local) contain p_start on an open day, or null';
+
+-- Whether pacing lets a party start in the 15-minute slot (local grid) of p_start: the covers
+-- and parties of the bookings that start in it and are not cancelled or failed, plus this one,
+-- within the service's limits.
+create or replace function allocator.pacing_allows(
+  p_restaurant allocator.restaurants,
+  p_service allocator.services,
+  p_start timestamptz,
+  p_party_size integer
+) returns boolean
+language plpgsql
+stable
+as $$
+declare
+  v_local timestamp := p_start at time zone p_restaurant.timezone;
+  v_slot timestamptz;
+  v_covers integer;
+  v_parties integer;
+begin
+  if p_service.pacing_covers is null and p_service.pacing_parties is null then
+    return true;
+  end if;
+  v_slot := (pg_catalog.date_trunc('hour', v_local)
+             + pg_catalog.make_interval(mins => (extract(minute from v_local)::integer / 15) * 15))
+            at time zone p_restaurant.timezone;
+  select coalesce(sum(b.party_size), 0), pg_catalog.count(*) into v_covers, v_parties
+    from allocator.bookings b
+   where b.restaurant_id = p_restaurant.id
+     and b.period && pg_catalog.tstzrange(v_slot, v_slot + interval '15 minutes', '[)')
+     and pg_catalog.lower(b.period) >= v_slot and pg_catalog.lower(b.period) < v_slot + interval '15 minutes'
+     and b.state not in ('cancelled', 'failed');
+  return (p_service.pacing_covers is null or v_covers + p_party_size <= p_service.pacing_covers)
+     and (p_service.pacing_parties is null or v_parties + 1 <= p_service.pacing_parties);
+end
+$$;
+
+comment on function allocator.pacing_allows(allocator.restaurants, allocator.services, timestamptz, integer) is
+  'Whether the covers and parties starting in the 15-minute slot of p_start, plus this party, stay within the service''s pacing';
+
+-- The slot search without the argument checks: start times on each service's 15-minute grid
+-- from p_from to p_to (and not in the past) where pacing lets the party start and a free
+-- table or combination seats it for its turn time (in p_zone_id when given).
+create or replace function allocator.open_slots(
+  p_restaurant allocator.restaurants,
+  p_party_size integer,
+  p_from timestamptz,
+  p_to timestamptz,
+  p_zone_id bigint
+) returns table (start timestamptz, service text)
+language plpgsql
+stable
+as $$
+#variable_conflict use_column
+declare
+  v_minutes integer := allocator.turn_minutes(p_restaurant.settings, p_party_size);
+  v_from timestamptz := greatest(p_from, allocator.now());
+begin
+  return query
+  select g.start, g.name
+    from (select distinct on (x.start) x.start, s.name, s
+            from allocator.services s
+           cross join lateral pg_catalog.generate_series(
+                   (v_from at time zone p_restaurant.timezone)::date::timestamp,
+                   (p_to at time zone p_restaurant.timezone)::date::timestamp, interval '1 day') d(day)
+           cross join lateral pg_catalog.generate_series(d.day + s.opens, d.day + s.last_seating,
+                                                          interval '15 minutes') t(local)
+           cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
+           where s.restaurant_id = p_restaurant.id
+             and extract(isodow from d.day)::smallint = any (s.days)
+             and not exists (select 1 from allocator.service_closures c
+                              where c.restaurant_id = p_restaurant.id and c.day = d.day::date)
+             and x.start >= v_from and x.start <= p_to
+           order by x.start, s.opens, s.id) g
+   where allocator.pacing_allows(p_restaurant, g.s, g.start, p_party_size)
+     and exists (select 1
+                   from allocator.availability(p_restaurant.id,
+                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(mins => v_minutes), '[)'),
+                          true) a
+                  where a.min_capacity <= p_party_size and a.max_capacity >= p_party_size
+                    and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
+   order by g.start;
+end
+$$;
+
+comment on function allocator.open_slots(allocator.restaurants, integer, timestamptz, timestamptz, bigint) is
+  'Start times on the services'' 15-minute grids between p_from and p_to where pacing and a free table or combination let the party start (the body of find_slots)';
+
+create or replace function allocator.find_slots(
+  p_restaurant_id bigint,
+  p_party_size integer,
+  p_from timestamptz,
+  p_to timestamptz,
+  p_zone text default null
+) returns table (start timestamptz, service text)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_zone bigint;
+begin
+  perform allocator.check_party_size(p_party_size);
+  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
+     or p_from >= p_to then
+    perform allocator.raise_error('invalid_argument', 'a search needs a start before its end',
+      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
+  end if;
+  if p_to - p_from > interval '7 days' then
+    perform allocator.raise_error('invalid_argument', 'a search covers at most 7 days',
+      pg_catalog.format('got %s to %s', p_from, p_to), 'search day by day, or a week at a time');
+  end if;
+  if p_to < allocator.now() - interval '1 day' or p_from > allocator.now() + interval '2 years' then
+    perform allocator.raise_error('invalid_argument',
+      'a search must be between now and two years ahead', pg_catalog.format('got %s to %s', p_from, p_to));
+  end if;
+  v_zone := allocator.zone_id(v_restaurant.id, p_zone);
+  if not exists (select 1 from allocator.services s where s.restaurant_id = v_restaurant.id) then
+    perform allocator.raise_error('outside_service',
+      pg_catalog.format('restaurant %s has no service periods', v_restaurant.id), null,
+      'add them with set_service');
+  end if;
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  return query
+    select o.start, o.service
+      from allocator.open_slots(v_restaurant, p_party_size, p_from, p_to, v_zone) o;
+end
+$$;
+
+comment on function allocator.find_slots(bigint, integer, timestamptz, timestamptz, text) is
+  'The start times on the services'' 15-minute grids, from p_from to p_to (at most 7 days), at which the restaurant can seat the party now (free tables or combinations for its turn time, holds, pacing, service hours and closed days respected); read-only';
+
+-- Up to three start times near p_start (within three hours, nearest first) at which the
+-- party could be seated; an empty array when there is none.
+create or replace function allocator.alternatives(
+  p_restaurant allocator.restaurants,
+  p_party_size integer,
+  p_start timestamptz,
+  p_zone_id bigint
+) returns jsonb
+language sql
+stable
+as $$
+  select coalesce(pg_catalog.jsonb_agg(a.start order by a.distance, a.start), '[]'::jsonb)
+    from (select o.start, abs(extract(epoch from o.start - p_start)) as distance
+            from allocator.open_slots(p_restaurant, p_party_size, p_start - interval '3 hours',
+                                      p_start + interval '3 hours', p_zone_id) o
+           where o.start <> p_start
+           order by 2, 1
+           limit 3) a
+$$;
+
+comment on function allocator.alternatives(allocator.restaurants, integer, timestamptz, bigint) is
+  'Up to three start times within three hours of p_start, nearest first, at which the party could be seated';
+
+create or replace function allocator.book(
+  p_restaurant_id bigint,
+  p_party_size integer,
+  p_start timestamptz,
+  p_idempotency_key text default null,
+  p_preferred_zone text default null,
+  p_metadata jsonb default '{}'::jsonb,
+  p_actor text default 'app'
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_started timestamptz := pg_catalog.clock_timestamp();
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services;
+  v_zone bigint;
+  v_result jsonb;
+  v_booking allocator.bookings;
+  v_plan record;
+  v_next timestamptz;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  perform allocator.check_idempotency_key(p_idempotency_key);
+  if p_start is null or p_start not between allocator.now() - interval '1 hour' and allocator.now() + interval '2 years' then
+    perform allocator.raise_error('invalid_argument', 'a booking starts between now and two years ahead',
+      pg_catalog.format('got %s', coalesce(p_start::text, 'NULL')));
+  end if;
+  v_zone := allocator.zone_id(v_restaurant.id, p_preferred_zone);
+  -- The same key again: the booking it made, whatever has happened to it since.
+  if p_idempotency_key is not null and exists (
+       select 1 from allocator.bookings b
+        where b.restaurant_id = v_restaurant.id and b.idempotency_key = p_idempotency_key) then
+    v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
+      p_preferred_zone, p_metadata, p_actor, false);
+    return v_result || pg_catalog.jsonb_build_object('table_ids',
+      (select pg_catalog.array_agg(a.table_id order by a.table_id) from allocator.allocations a
+        where a.restaurant_id = v_restaurant.id and a.booking_id = (v_result ->> 'booking_id')::bigint));
+  end if;
+
+  v_service := allocator.service_at(v_restaurant, p_start);
+  if v_service.id is null then
+    select o.start into v_next
+      from allocator.open_slots(v_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
+     limit 1;
+    perform allocator.raise_error('outside_service',
+      pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', v_restaurant.id, p_start,
+                        (p_start at time zone v_restaurant.timezone)::timestamp(0)),
+      pg_catalog.jsonb_build_object('alternatives',
+        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end)::text,
+      case when v_next is null then 'no service has room for the party in the next 7 days'
+           else pg_catalog.format('the nearest time it can seat the party is %s (%s local)', v_next,
+                                  (v_next at time zone v_restaurant.timezone)::timestamp(0)) end);
+  end if;
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  -- Pacing is race-free: bookings of a paced service are admitted one at a time (the
+  -- service's row lock, which only the schema's functions can take).
+  if v_service.pacing_covers is not null or v_service.pacing_parties is not null then
+    perform 1 from allocator.services s
+     where s.restaurant_id = v_restaurant.id and s.id = v_service.id for no key update;
+    if not allocator.pacing_allows(v_restaurant, v_service, p_start, p_party_size) then
+      perform allocator.raise_error('unavailable',
+        pg_catalog.format('the %s service of restaurant %s takes no more parties at %s (pacing)',
+                          v_service.name, v_restaurant.id, (p_start at time zone v_restaurant.timezone)::timestamp(0)),
+        pg_catalog.jsonb_build_object('alternatives',
+          allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
+        'offer the guest one of the alternatives');
+    end if;
+  end if;
+
+  v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
+    p_preferred_zone, p_metadata, p_actor, false);
+  select b.* into v_booking from allocator.bookings b
+   where b.restaurant_id = v_restaurant.id and b.id = (v_result ->> 'booking_id')::bigint;
+  -- created -> assigned -> confirmed, as an application holding and confirming tables
+  -- would, in this one transaction.
+  for v_plan in select c.table_ids, c.score, c.strategy from allocator.candidates(v_booking) c limit 5 loop
+    begin
+      -- Waits for tables another transaction is writing: two guests for the last table are
+      -- answered one after the other, the second with another plan or a refusal.
+      perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, p_actor,
+        v_booking.version, true, 'booked', '{}', v_plan.strategy);
+    exception when sqlstate 'RA003' then
+      continue;
+    end;
+    perform allocator.record_attempt(v_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
+      'confirmed', null, v_started);
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
+    return allocator.booking_json(v_booking)
+      || pg_catalog.jsonb_build_object('created', true, 'table_ids', v_plan.table_ids);
+  end loop;
+  perform allocator.raise_error('unavailable',
+    pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_party_size,
+                      (p_start at time zone v_restaurant.timezone)::timestamp(0)),
+    pg_catalog.jsonb_build_object('alternatives',
+      allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
+    'offer the guest one of the alternatives');
+  return null;
+end
+$$;
+
+comment on function allocator.book(bigint, integer, timestamptz, text, text, jsonb, text) is
+  'Book at once, in one transaction: the booking is confirmed with its tables, or refused with outside_service (RA013) or unavailable (RA014) and a DETAIL {"alternatives": [up to three start times]}; nothing is written when refused. The same idempotency key returns the same booking';

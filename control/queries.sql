@@ -31,7 +31,7 @@ select booking_id from allocator.claim_due(%s, %s, %s);
 select allocator.process_booking(%s, %s);
 
 -- name: deliver_notifications
-select payload || jsonb_build_object('notification_id', id, 'event_id', event_id) from allocator.deliver_notifications(500);
+select payload || jsonb_build_object('notification_id', id, 'event_id', event_id) from allocator.deliver_notifications(5000);
 
 -- name: lease_acquire
 select allocator.lease_acquire(%s, %s, %s);

@@ -52,6 +52,7 @@ def test_a_flood_of_junk_notifications_is_harmless(db_url: str, tmp_path: Path) 
     assert result.wakeups is not None
     assert result.wakeups <= result.worker_s / interval + 1
     assert result.handler_runs is not None
-    # The notification handler runs at most once per fan_out_interval, wake-ups or not.
+    # The notification handler runs at most once per fan_out_interval, wake-ups or not; a run
+    # that delivers something calls deliver_notifications once more, to drain a backlog.
     fan_out = WorkerConfig().fan_out_interval
-    assert result.handler_runs <= result.worker_s / fan_out + 2
+    assert result.handler_runs <= 2 * (result.worker_s / fan_out + 2)

@@ -33,33 +33,39 @@ from rich.console import Console
 
 from control.cluster import pg_bindir
 
-ASYNC_SCRIPT = """\
+# A guest's request: a restaurant, a day of the next year and a party size (about the demo's
+# mix), the start of both scripts.
+REQUEST = """\
 \\set r random(0, :restaurants - 1)
 \\set day random(1, 365)
-\\set slot random(0, 43)
 \\set p random(1, 100)
 \\set small case when :p <= 10 then 1 when :p <= 55 then 2 when :p <= 70 then 3 else 4 end
 \\set party case when :p <= 85 then :small when :p <= 95 then 6 else 8 end
+"""
+
+ASYNC_SCRIPT = (
+    REQUEST
+    + """\
+\\set slot random(0, 43)
 select (allocator.create_booking(:first + :r, :party,
         (current_date + :day)::timestamp at time zone 'Europe/Rome' + interval '11 hours'
           + :slot * interval '15 minutes', 120) ->> 'booking_id')::bigint as booking_id \\gset
 select allocator.process_booking(:booking_id, 'pgbench') ->> 'outcome' as outcome \\gset
 """
+)
 
 # The instant path: search one day's slots, book one of them. A refusal (another client took
 # the last table meanwhile) is an answer too: bench_book returns 'refused' instead of raising,
 # which would abort the pgbench client.
-INSTANT_SCRIPT = """\
-\\set r random(0, :restaurants - 1)
-\\set day random(1, 365)
-\\set p random(1, 100)
-\\set small case when :p <= 10 then 1 when :p <= 55 then 2 when :p <= 70 then 3 else 4 end
-\\set party case when :p <= 85 then :small when :p <= 95 then 6 else 8 end
+INSTANT_SCRIPT = (
+    REQUEST
+    + """\
 select extract(epoch from coalesce((select s.start from allocator.find_slots(:first + :r, :party,
           current_date + :day, current_date + :day + 1) s order by random() limit 1),
         current_date + :day + interval '19 hours'))::bigint as slot \\gset
 select allocator_bench.bench_book(:first + :r, :party, to_timestamp(:slot)) as outcome \\gset
 """
+)
 
 BENCH_BOOK = """
 create schema if not exists allocator_bench;

@@ -335,7 +335,6 @@ declare
   v_plans jsonb := '[]'::jsonb;
   v_tried integer := 0;
   v_conflicts integer := 0;
-  v_hold jsonb;
   v_lock_wait numeric;
   v_legacy bigint[];
   v_restaurant_id bigint;
@@ -507,7 +506,7 @@ begin
       v_tried := v_tried + 1;
       begin
         -- Held and confirmed in one step, never waiting for tables another session writes.
-        v_hold := allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
+        perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
           v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy);
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;

@@ -458,6 +458,7 @@ declare
   v_booking allocator.bookings;
   v_plan record;
   v_next timestamptz;
+  v_next_service text;
 begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_party_size(p_party_size);
@@ -480,17 +481,18 @@ begin
 
   v_service := allocator.service_at(v_restaurant, p_start);
   if v_service.id is null then
-    select o.start into v_next
+    select o.start, o.service into v_next, v_next_service
       from allocator.open_slots(v_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
      limit 1;
     perform allocator.raise_error('outside_service',
       pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', v_restaurant.id, p_start,
                         (p_start at time zone v_restaurant.timezone)::timestamp(0)),
       pg_catalog.jsonb_build_object('alternatives',
-        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end)::text,
+        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end,
+        'service', v_next_service)::text,
       case when v_next is null then 'no service has room for the party in the next 7 days'
-           else pg_catalog.format('the nearest time it can seat the party is %s (%s local)', v_next,
-                                  (v_next at time zone v_restaurant.timezone)::timestamp(0)) end);
+           else pg_catalog.format('the nearest time it can seat the party is %s (%s local, %s)', v_next,
+                                  (v_next at time zone v_restaurant.timezone)::timestamp(0), v_next_service) end);
   end if;
   if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
     perform allocator.raise_error('unavailable',
@@ -603,7 +605,8 @@ CREATE FUNCTION allocator.booking_period(p_restaurant allocator.restaurants, p_p
     LANGUAGE plpgsql STABLE
     AS $$
 declare
-  v_minutes integer := coalesce(p_duration_minutes, allocator.turn_minutes(p_restaurant.settings, p_party_size));
+  v_minutes integer := coalesce(p_duration_minutes,
+    allocator.party_turn_minutes(p_restaurant, allocator.service_at(p_restaurant, p_start), p_party_size));
 begin
   if p_start is null then
     perform allocator.raise_error('invalid_argument', 'start time is required');
@@ -625,7 +628,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.booking_period(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer) IS 'Validate a start and duration (default: the turn time for the party) and return the booking period';
+COMMENT ON FUNCTION allocator.booking_period(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer) IS 'Validate a start and duration (default: the turn time for the party in the service it starts in) and return the booking period';
 
 CREATE FUNCTION allocator.booking_restaurant(p_booking_id bigint) RETURNS bigint
     LANGUAGE plpgsql STABLE
@@ -863,6 +866,26 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.check_can_move(p_booking allocator.bookings, p_to_state text, p_refusal text, p_hint text) IS 'Raise invalid_transition (RA005), worded with p_refusal, unless the booking may move to p_to_state';
+
+CREATE FUNCTION allocator.check_day_change(p_restaurant allocator.restaurants, p_what text, p_day date, p_reason text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_today date := (allocator.now() at time zone p_restaurant.timezone)::date;
+begin
+  if p_day is null or p_day not between v_today and v_today + 800 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('%s must be from today (%s) to about two years ahead, got %s', p_what, v_today,
+                        coalesce(p_day::text, 'NULL')));
+  end if;
+  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('%s needs a reason', p_what));
+  end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+end
+$$;
+
+COMMENT ON FUNCTION allocator.check_day_change(p_restaurant allocator.restaurants, p_what text, p_day date, p_reason text) IS 'Raise invalid_argument (RA001) unless the date is from today (local) to about two years ahead and a reason is given';
 
 CREATE FUNCTION allocator.check_idempotency_key(p_key text, p_object text DEFAULT NULL::text, p_object_id bigint DEFAULT NULL::bigint, p_same_arguments boolean DEFAULT true, p_detail text DEFAULT NULL::text, p_hint text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -1163,6 +1186,30 @@ $$;
 
 COMMENT ON FUNCTION allocator.check_table_set(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean) IS 'Validate a set of tables for a booking (same restaurant, active, capacity, adjacency) and return it sorted';
 
+CREATE FUNCTION allocator.check_turn_minutes(p_path text, p_value jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+declare
+  v_key text;
+begin
+  if p_value is null or pg_catalog.jsonb_typeof(p_value) <> 'object' or p_value = '{}'::jsonb then
+    perform allocator.raise_error('invalid_settings',
+      pg_catalog.format('setting %s must be a non-empty object of party size to minutes', p_path),
+      pg_catalog.format('got %s', coalesce(p_value::text, 'nothing')),
+      'for example {"2": 90, "4": 120, "8": 180}');
+  end if;
+  for v_key in select k from pg_catalog.jsonb_object_keys(p_value) as k loop
+    if v_key !~ '^[0-9]{1,3}$' or v_key::int not between 1 and 100 then
+      perform allocator.raise_error('invalid_settings',
+        pg_catalog.format('setting %s has key %s; keys are party sizes from 1 to 100', p_path, v_key));
+    end if;
+    perform allocator.check_setting_int(p_path || '.' || v_key, p_value -> v_key, 15, 720);
+  end loop;
+end
+$_$;
+
+COMMENT ON FUNCTION allocator.check_turn_minutes(p_path text, p_value jsonb) IS 'Validate a turn-time table (party size to minutes, 15 to 720), raising invalid_settings (RA006) with its path';
+
 CREATE FUNCTION allocator.check_version(p_booking allocator.bookings, p_expected_version integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $$
@@ -1213,6 +1260,22 @@ $$;
 
 COMMENT ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) IS 'Lease up to p_limit due queue rows to p_worker for p_lease_seconds (FOR UPDATE SKIP LOCKED: concurrent workers never get the same row); a tenant-restricted login claims only its restaurants'' rows';
 
+CREATE FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services := allocator.require_service(v_restaurant, p_service);
+begin
+  delete from allocator.special_days d
+   where d.restaurant_id = v_restaurant.id and d.day = p_day and d.service_id = v_service.id;
+  return found;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) IS 'The service runs on its weekly pattern again on that date; false if it had no special hours then';
+
 CREATE FUNCTION allocator.clock_override(p_setting text) RETURNS timestamp with time zone
     LANGUAGE plpgsql STABLE
     AS $$
@@ -1233,17 +1296,8 @@ CREATE FUNCTION allocator.close_day(p_restaurant_id bigint, p_day date, p_reason
     AS $$
 declare
   v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
-  v_today date := (allocator.now() at time zone v_restaurant.timezone)::date;
 begin
-  if p_day is null or p_day not between v_today and v_today + 800 then
-    perform allocator.raise_error('invalid_argument',
-      pg_catalog.format('a closed day must be from today (%s) to about two years ahead, got %s', v_today,
-                        coalesce(p_day::text, 'NULL')));
-  end if;
-  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
-    perform allocator.raise_error('invalid_argument', 'closing a day needs a reason');
-  end if;
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  perform allocator.check_day_change(v_restaurant, 'a closed day', p_day, p_reason);
   insert into allocator.service_closures (restaurant_id, day, reason)
   values (v_restaurant.id, p_day, p_reason)
   on conflict (restaurant_id, day) do update set reason = excluded.reason;
@@ -2785,29 +2839,23 @@ CREATE FUNCTION allocator.open_slots(p_restaurant allocator.restaurants, p_party
     AS $$
 #variable_conflict use_column
 declare
-  v_minutes integer := allocator.turn_minutes(p_restaurant.settings, p_party_size);
   v_from timestamptz := greatest(p_from, allocator.now());
 begin
   return query
-  select g.start, g.name
-    from (select distinct on (x.start) x.start, s.name, s
-            from allocator.services s
-           cross join lateral pg_catalog.generate_series(
-                   (v_from at time zone p_restaurant.timezone)::date::timestamp,
-                   (p_to at time zone p_restaurant.timezone)::date::timestamp, interval '1 day') d(day)
-           cross join lateral pg_catalog.generate_series(d.day + s.opens, d.day + s.last_seating,
+  select g.start, (g.service).name
+    from (select distinct on (x.start) x.start, h.service
+            from allocator.service_hours(p_restaurant, (v_from at time zone p_restaurant.timezone)::date,
+                                         (p_to at time zone p_restaurant.timezone)::date) h
+           cross join lateral pg_catalog.generate_series(h.day + h.opens, h.day + h.last_seating,
                                                           interval '15 minutes') t(local)
            cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
-           where s.restaurant_id = p_restaurant.id
-             and extract(isodow from d.day)::smallint = any (s.days)
-             and not exists (select 1 from allocator.service_closures c
-                              where c.restaurant_id = p_restaurant.id and c.day = d.day::date)
-             and x.start >= v_from and x.start <= p_to
-           order by x.start, s.opens, s.id) g
-   where allocator.pacing_allows(p_restaurant, g.s, g.start, p_party_size)
+           where x.start >= v_from and x.start <= p_to
+           order by x.start, h.opens, (h.service).id) g
+   where allocator.pacing_allows(p_restaurant, g.service, g.start, p_party_size)
      and exists (select 1
                    from allocator.availability(p_restaurant.id,
-                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(mins => v_minutes), '[)'),
+                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(
+                            mins => allocator.party_turn_minutes(p_restaurant, g.service, p_party_size)), '[)'),
                           true) a
                   where a.min_capacity <= p_party_size and a.max_capacity >= p_party_size
                     and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
@@ -3048,14 +3096,18 @@ CREATE TABLE allocator.services (
     pacing_covers integer,
     pacing_parties integer,
     created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    turn_minutes jsonb,
     CONSTRAINT services_days_check CHECK ((((cardinality(days) >= 1) AND (cardinality(days) <= 7)) AND (days <@ '{1,2,3,4,5,6,7}'::smallint[]))),
     CONSTRAINT services_hours_check CHECK ((opens <= last_seating)),
     CONSTRAINT services_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
     CONSTRAINT services_pacing_covers_check CHECK (((pacing_covers >= 1) AND (pacing_covers <= 10000))),
-    CONSTRAINT services_pacing_parties_check CHECK (((pacing_parties >= 1) AND (pacing_parties <= 1000)))
+    CONSTRAINT services_pacing_parties_check CHECK (((pacing_parties >= 1) AND (pacing_parties <= 1000))),
+    CONSTRAINT services_turn_minutes_check CHECK (((turn_minutes IS NULL) OR ((jsonb_typeof(turn_minutes) = 'object'::text) AND (turn_minutes <> '{}'::jsonb))))
 );
 
 COMMENT ON TABLE allocator.services IS 'Service periods: weekdays (ISO, 1 = Monday), opening and last seating times (local), pacing per 15-minute slot';
+
+COMMENT ON COLUMN allocator.services.turn_minutes IS 'Turn times of this service by party size ({"2": 90, "4": 120}); NULL: the restaurant''s turn_minutes setting';
 
 CREATE FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) RETURNS boolean
     LANGUAGE plpgsql STABLE
@@ -3097,6 +3149,17 @@ CREATE FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size
 $$;
 
 COMMENT ON FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) IS 'Whether some active table or combination of the restaurant can seat a party of this size';
+
+CREATE FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(
+    case when p_service.turn_minutes is not null
+         then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
+    allocator.turn_minutes(p_restaurant.settings, p_party_size))
+$$;
+
+COMMENT ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) IS 'Turn time in minutes of a party in a service (its own turn_minutes, else the restaurant''s setting); NULL service: the setting';
 
 CREATE FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -3746,6 +3809,25 @@ $$;
 
 COMMENT ON FUNCTION allocator.require_restaurant(p_restaurant_id bigint) IS 'The restaurant row, or not_found (RA002) if it does not exist or the caller''s tenancy excludes it';
 
+CREATE FUNCTION allocator.require_service(p_restaurant allocator.restaurants, p_name text) RETURNS allocator.services
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_service allocator.services;
+begin
+  perform allocator.check_length('service name', p_name);
+  select s.* into v_service from allocator.services s where s.restaurant_id = p_restaurant.id and s.name = p_name;
+  if v_service.id is null then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('restaurant %s has no service named %s', p_restaurant.id, coalesce(p_name, 'NULL')),
+      null, 'list them with select name from allocator.services');
+  end if;
+  return v_service;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.require_service(p_restaurant allocator.restaurants, p_name text) IS 'The restaurant''s service of that name; raises not_found (RA002) when there is none';
+
 CREATE FUNCTION allocator.require_staff(p_actor text, p_reason text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     AS $$
@@ -3949,20 +4031,33 @@ declare
   v_local timestamp := p_start at time zone p_restaurant.timezone;
   v_service allocator.services;
 begin
-  select s.* into v_service
-    from allocator.services s
-   where s.restaurant_id = p_restaurant.id
-     and extract(isodow from v_local)::smallint = any (s.days)
-     and v_local::time between s.opens and s.last_seating
-     and not exists (select 1 from allocator.service_closures c
-                      where c.restaurant_id = p_restaurant.id and c.day = v_local::date)
-   order by s.opens, s.id
+  select (h.service).* into v_service
+    from allocator.service_hours(p_restaurant, v_local::date, v_local::date) h
+   where v_local::time between h.opens and h.last_seating
+   order by h.opens, (h.service).id
    limit 1;
   return v_service;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) IS 'The service period whose hours (opening to last seating, local) contain p_start on an open day, or null';
+COMMENT ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) IS 'The service period whose hours that day (opening to last seating, local; special hours included) contain p_start on an open day, or null';
+
+CREATE FUNCTION allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date) RETURNS TABLE(day date, service allocator.services, opens time without time zone, last_seating time without time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  select d.day::date, s, coalesce(x.opens, s.opens), coalesce(x.last_seating, s.last_seating)
+    from allocator.services s
+   cross join pg_catalog.generate_series(p_from::timestamp, p_to::timestamp, interval '1 day') d(day)
+    left join allocator.special_days x
+      on x.restaurant_id = s.restaurant_id and x.service_id = s.id and x.day = d.day::date
+   where s.restaurant_id = p_restaurant.id
+     and case when x.day is not null then x.opens is not null
+              else extract(isodow from d.day)::smallint = any (s.days) end
+     and not exists (select 1 from allocator.service_closures c
+                      where c.restaurant_id = p_restaurant.id and c.day = d.day::date)
+$$;
+
+COMMENT ON FUNCTION allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date) IS 'Each service''s opening and last seating on each local date from p_from to p_to: special hours that day, else its weekly hours on its weekdays; closed days have none';
 
 CREATE FUNCTION allocator.service_json(p_service allocator.services) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -3970,12 +4065,13 @@ CREATE FUNCTION allocator.service_json(p_service allocator.services) RETURNS jso
   select pg_catalog.jsonb_build_object(
     'service_id', p_service.id, 'restaurant_id', p_service.restaurant_id, 'name', p_service.name,
     'days', p_service.days, 'opens', p_service.opens, 'last_seating', p_service.last_seating,
-    'pacing_covers', p_service.pacing_covers, 'pacing_parties', p_service.pacing_parties)
+    'pacing_covers', p_service.pacing_covers, 'pacing_parties', p_service.pacing_parties,
+    'turn_minutes', p_service.turn_minutes)
 $$;
 
 COMMENT ON FUNCTION allocator.service_json(p_service allocator.services) IS 'A service period as JSON';
 
-CREATE FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer DEFAULT NULL::integer, p_pacing_parties integer DEFAULT NULL::integer) RETURNS jsonb
+CREATE FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer DEFAULT NULL::integer, p_pacing_parties integer DEFAULT NULL::integer, p_turn_minutes jsonb DEFAULT NULL::jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -4007,19 +4103,50 @@ begin
   if p_pacing_parties is not null then
     perform allocator.check_argument('pacing parties per 15 minutes', p_pacing_parties, 1, 1000);
   end if;
-  insert into allocator.services as s (restaurant_id, name, days, opens, last_seating, pacing_covers, pacing_parties)
+  if p_turn_minutes is not null then
+    perform allocator.check_turn_minutes(pg_catalog.format('turn_minutes of service %s', p_name), p_turn_minutes);
+  end if;
+  insert into allocator.services as s (restaurant_id, name, days, opens, last_seating, pacing_covers, pacing_parties,
+                                       turn_minutes)
   values (v_restaurant.id, p_name,
           (select pg_catalog.array_agg(d::smallint order by d) from pg_catalog.unnest(p_days) d),
-          p_opens, p_last_seating, p_pacing_covers, p_pacing_parties)
+          p_opens, p_last_seating, p_pacing_covers, p_pacing_parties, p_turn_minutes)
   on conflict (restaurant_id, name) do update
      set days = excluded.days, opens = excluded.opens, last_seating = excluded.last_seating,
-         pacing_covers = excluded.pacing_covers, pacing_parties = excluded.pacing_parties
+         pacing_covers = excluded.pacing_covers, pacing_parties = excluded.pacing_parties,
+         turn_minutes = excluded.turn_minutes
   returning s.* into v_service;
   return allocator.service_json(v_service);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer) IS 'Create or replace a named service period: weekdays (1 = Monday), opening and last seating times (local), and optional pacing (covers and parties that may start per 15-minute slot)';
+COMMENT ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer, p_turn_minutes jsonb) IS 'Create or replace a named service period: weekdays (1 = Monday), opening and last seating times (local), optional pacing (covers and parties that may start per 15-minute slot) and optional turn times by party size (default: the restaurant''s turn_minutes setting)';
+
+CREATE FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services := allocator.require_service(v_restaurant, p_service);
+begin
+  perform allocator.check_day_change(v_restaurant, 'a special day', p_day, p_reason);
+  if (p_opens is null) <> (p_last_seating is null) or p_opens > p_last_seating then
+    perform allocator.raise_error('invalid_argument',
+      'a special day needs an opening time and a last seating time no earlier than it, or neither',
+      pg_catalog.format('got %s to %s', coalesce(p_opens::text, 'NULL'), coalesce(p_last_seating::text, 'NULL')),
+      'give neither when the service does not run that day');
+  end if;
+  insert into allocator.special_days (restaurant_id, day, service_id, opens, last_seating, reason)
+  values (v_restaurant.id, p_day, v_service.id, p_opens, p_last_seating, p_reason)
+  on conflict (restaurant_id, day, service_id) do update
+     set opens = excluded.opens, last_seating = excluded.last_seating, reason = excluded.reason;
+  return pg_catalog.jsonb_build_object('restaurant_id', v_restaurant.id, 'day', p_day, 'service', v_service.name,
+    'opens', p_opens, 'last_seating', p_last_seating, 'reason', p_reason);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) IS 'On one date (local), run a service from p_opens to p_last_seating whatever its weekdays, or not at all when both are NULL; bookings already made are kept';
 
 CREATE FUNCTION allocator.sorted_ids(p_ids bigint[]) RETURNS bigint[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -4404,21 +4531,7 @@ begin
     v_result := pg_catalog.jsonb_set(v_result, array[v_group], (v_defaults -> v_group) || v_value);
   end loop;
 
-  -- turn_minutes: {"<largest party size>": minutes, ...}; parties above the largest key use it.
-  v_value := v_result -> 'turn_minutes';
-  if pg_catalog.jsonb_typeof(v_value) <> 'object' or v_value = '{}'::jsonb then
-    perform allocator.raise_error('invalid_settings',
-      'setting turn_minutes must be a non-empty object of party size to minutes',
-      pg_catalog.format('got %s', v_value::text),
-      'for example {"2": 90, "4": 120, "8": 180}');
-  end if;
-  for v_key in select k from pg_catalog.jsonb_object_keys(v_value) as k loop
-    if v_key !~ '^[0-9]{1,3}$' or v_key::int not between 1 and 100 then
-      perform allocator.raise_error('invalid_settings',
-        pg_catalog.format('setting turn_minutes has key %s; keys are party sizes from 1 to 100', v_key));
-    end if;
-    perform allocator.check_setting_int('turn_minutes.' || v_key, v_value -> v_key, 15, 720);
-  end loop;
+  perform allocator.check_turn_minutes('turn_minutes', v_result -> 'turn_minutes');
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
   perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);
@@ -4916,6 +5029,20 @@ ALTER TABLE allocator.services ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENT
     CACHE 1
 );
 
+CREATE TABLE allocator.special_days (
+    restaurant_id bigint NOT NULL,
+    day date NOT NULL,
+    service_id bigint NOT NULL,
+    opens time without time zone,
+    last_seating time without time zone,
+    reason text NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    CONSTRAINT special_days_hours_check CHECK ((((opens IS NULL) = (last_seating IS NULL)) AND (opens <= last_seating))),
+    CONSTRAINT special_days_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 2000)))
+);
+
+COMMENT ON TABLE allocator.special_days IS 'A service''s hours on one date (local), whatever its weekdays: opening and last seating, or both NULL when it does not run that day';
+
 CREATE TABLE allocator.subscriber_cursors (
     subscriber text NOT NULL,
     last_xact xid8 DEFAULT '0'::xid8 NOT NULL,
@@ -5081,6 +5208,9 @@ ALTER TABLE ONLY allocator.services
 ALTER TABLE ONLY allocator.services
     ADD CONSTRAINT services_pkey PRIMARY KEY (restaurant_id, id);
 
+ALTER TABLE ONLY allocator.special_days
+    ADD CONSTRAINT special_days_pkey PRIMARY KEY (restaurant_id, day, service_id);
+
 ALTER TABLE ONLY allocator.subscriber_cursors
     ADD CONSTRAINT subscriber_cursors_pkey PRIMARY KEY (subscriber);
 
@@ -5137,6 +5267,8 @@ CREATE INDEX holds_expiry_idx ON allocator.holds USING btree (expires_at) WHERE 
 CREATE UNIQUE INDEX holds_one_active_idx ON allocator.holds USING btree (restaurant_id, booking_id) WHERE (status = 'active'::text);
 
 CREATE INDEX lease_waits_created_idx ON allocator.lease_waits USING btree (created_at);
+
+CREATE INDEX special_days_service_idx ON allocator.special_days USING btree (restaurant_id, service_id);
 
 CREATE INDEX table_adjacency_b_idx ON allocator.table_adjacency USING btree (restaurant_id, table_b);
 
@@ -5227,6 +5359,9 @@ ALTER TABLE ONLY allocator.service_closures
 ALTER TABLE ONLY allocator.services
     ADD CONSTRAINT services_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY allocator.special_days
+    ADD CONSTRAINT special_days_restaurant_id_service_id_fkey FOREIGN KEY (restaurant_id, service_id) REFERENCES allocator.services(restaurant_id, id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY allocator.table_adjacency
     ADD CONSTRAINT table_adjacency_restaurant_id_table_a_fkey FOREIGN KEY (restaurant_id, table_a) REFERENCES allocator.tables(restaurant_id, id) ON DELETE CASCADE;
 
@@ -5278,6 +5413,8 @@ ALTER TABLE allocator.service_closures ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.services ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE allocator.special_days ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE allocator.table_adjacency ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.table_combinations ENABLE ROW LEVEL SECURITY;
@@ -5313,6 +5450,8 @@ CREATE POLICY tenant_isolation ON allocator.restaurants USING (allocator.tenant_
 CREATE POLICY tenant_isolation ON allocator.service_closures USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.services USING (allocator.tenant_allows(restaurant_id));
+
+CREATE POLICY tenant_isolation ON allocator.special_days USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.table_adjacency USING (allocator.tenant_allows(restaurant_id));
 
@@ -5394,6 +5533,8 @@ REVOKE ALL ON FUNCTION allocator.check_argument(p_name text, p_value numeric, p_
 
 REVOKE ALL ON FUNCTION allocator.check_can_move(p_booking allocator.bookings, p_to_state text, p_refusal text, p_hint text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.check_day_change(p_restaurant allocator.restaurants, p_what text, p_day date, p_reason text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.check_idempotency_key(p_key text, p_object text, p_object_id bigint, p_same_arguments boolean, p_detail text, p_hint text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_invariants() FROM PUBLIC;
@@ -5416,10 +5557,15 @@ REVOKE ALL ON FUNCTION allocator.check_size(p_what text, p_value jsonb, p_limit 
 
 REVOKE ALL ON FUNCTION allocator.check_table_set(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.check_turn_minutes(p_path text, p_value jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.check_version(p_booking allocator.bookings, p_expected_version integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.clock_override(p_setting text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_app;
@@ -5588,6 +5734,8 @@ REVOKE ALL ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurant
 
 REVOKE ALL ON FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) TO allocator_ops;
 
@@ -5635,6 +5783,8 @@ GRANT ALL ON FUNCTION allocator.requeue(p_booking_id bigint, p_actor text, p_rea
 
 REVOKE ALL ON FUNCTION allocator.require_restaurant(p_restaurant_id bigint) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.require_service(p_restaurant allocator.restaurants, p_name text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.require_staff(p_actor text, p_reason text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.restaurants_settings_changed() FROM PUBLIC;
@@ -5656,10 +5806,15 @@ GRANT ALL ON FUNCTION allocator.run_one(p_worker text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.service_json(p_service allocator.services) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer) TO allocator_ops;
+REVOKE ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer, p_turn_minutes jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text, p_days integer[], p_opens time without time zone, p_last_seating time without time zone, p_pacing_covers integer, p_pacing_parties integer, p_turn_minutes jsonb) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.sorted_ids(p_ids bigint[]) FROM PUBLIC;
 
@@ -5755,6 +5910,9 @@ GRANT SELECT ON TABLE allocator.queue_status TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.service_closures TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.service_closures TO allocator_app;
+
+GRANT SELECT ON TABLE allocator.special_days TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.special_days TO allocator_app;
 
 GRANT SELECT ON TABLE allocator.subscriber_cursors TO allocator_readonly;
 

@@ -65,8 +65,9 @@ $$;
 comment on function allocator.check_idempotency_key(text, text, bigint, boolean, text, text) is
   'Raise invalid_argument (RA001) unless the idempotency key is NULL or 1 to 200 characters; given the object the key already made, raise idempotency_mismatch (RA008) unless p_same_arguments';
 
--- The period a booking occupies: from p_start for p_duration_minutes, or the restaurant's
--- turn time for the party size.
+-- The period a booking occupies: from p_start for p_duration_minutes, or the turn time for
+-- the party size of the service it starts in (the restaurant's when the service has none, or
+-- the start is in no service).
 create or replace function allocator.booking_period(
   p_restaurant allocator.restaurants,
   p_party_size integer,
@@ -77,7 +78,8 @@ language plpgsql
 stable
 as $$
 declare
-  v_minutes integer := coalesce(p_duration_minutes, allocator.turn_minutes(p_restaurant.settings, p_party_size));
+  v_minutes integer := coalesce(p_duration_minutes,
+    allocator.party_turn_minutes(p_restaurant, allocator.service_at(p_restaurant, p_start), p_party_size));
 begin
   if p_start is null then
     perform allocator.raise_error('invalid_argument', 'start time is required');
@@ -100,7 +102,7 @@ end
 $$;
 
 comment on function allocator.booking_period(allocator.restaurants, integer, timestamptz, integer) is
-  'Validate a start and duration (default: the turn time for the party) and return the booking period';
+  'Validate a start and duration (default: the turn time for the party in the service it starts in) and return the booking period';
 
 create or replace function allocator.zone_id(p_restaurant_id bigint, p_zone text) returns bigint
 language plpgsql

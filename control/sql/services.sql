@@ -7,7 +7,8 @@ as $$
   select pg_catalog.jsonb_build_object(
     'service_id', p_service.id, 'restaurant_id', p_service.restaurant_id, 'name', p_service.name,
     'days', p_service.days, 'opens', p_service.opens, 'last_seating', p_service.last_seating,
-    'pacing_covers', p_service.pacing_covers, 'pacing_parties', p_service.pacing_parties)
+    'pacing_covers', p_service.pacing_covers, 'pacing_parties', p_service.pacing_parties,
+    'turn_minutes', p_service.turn_minutes)
 $$;
 
 comment on function allocator.service_json(allocator.services) is 'A service period as JSON';
@@ -19,7 +20,8 @@ create or replace function allocator.set_service(
   p_opens time,
   p_last_seating time,
   p_pacing_covers integer default null,
-  p_pacing_parties integer default null
+  p_pacing_parties integer default null,
+  p_turn_minutes jsonb default null
 ) returns jsonb
 language plpgsql
 volatile
@@ -54,20 +56,25 @@ begin
   if p_pacing_parties is not null then
     perform allocator.check_argument('pacing parties per 15 minutes', p_pacing_parties, 1, 1000);
   end if;
-  insert into allocator.services as s (restaurant_id, name, days, opens, last_seating, pacing_covers, pacing_parties)
+  if p_turn_minutes is not null then
+    perform allocator.check_turn_minutes(pg_catalog.format('turn_minutes of service %s', p_name), p_turn_minutes);
+  end if;
+  insert into allocator.services as s (restaurant_id, name, days, opens, last_seating, pacing_covers, pacing_parties,
+                                       turn_minutes)
   values (v_restaurant.id, p_name,
           (select pg_catalog.array_agg(d::smallint order by d) from pg_catalog.unnest(p_days) d),
-          p_opens, p_last_seating, p_pacing_covers, p_pacing_parties)
+          p_opens, p_last_seating, p_pacing_covers, p_pacing_parties, p_turn_minutes)
   on conflict (restaurant_id, name) do update
      set days = excluded.days, opens = excluded.opens, last_seating = excluded.last_seating,
-         pacing_covers = excluded.pacing_covers, pacing_parties = excluded.pacing_parties
+         pacing_covers = excluded.pacing_covers, pacing_parties = excluded.pacing_parties,
+         turn_minutes = excluded.turn_minutes
   returning s.* into v_service;
   return allocator.service_json(v_service);
 end
 $$;
 
-comment on function allocator.set_service(bigint, text, integer[], time, time, integer, integer) is
-  'Create or replace a named service period: weekdays (1 = Monday), opening and last seating times (local), and optional pacing (covers and parties that may start per 15-minute slot)';
+comment on function allocator.set_service(bigint, text, integer[], time, time, integer, integer, jsonb) is
+  'Create or replace a named service period: weekdays (1 = Monday), opening and last seating times (local), optional pacing (covers and parties that may start per 15-minute slot) and optional turn times by party size (default: the restaurant''s turn_minutes setting)';
 
 create or replace function allocator.remove_service(p_restaurant_id bigint, p_name text) returns boolean
 language plpgsql
@@ -87,6 +94,35 @@ $$;
 comment on function allocator.remove_service(bigint, text) is
   'Remove a service period by name; false if there was none (bookings already made are kept)';
 
+-- A change of one local date's service (a closure, special hours): the date from today to
+-- about two years ahead, and a reason.
+create or replace function allocator.check_day_change(
+  p_restaurant allocator.restaurants,
+  p_what text,
+  p_day date,
+  p_reason text
+) returns void
+language plpgsql
+stable
+as $$
+declare
+  v_today date := (allocator.now() at time zone p_restaurant.timezone)::date;
+begin
+  if p_day is null or p_day not between v_today and v_today + 800 then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('%s must be from today (%s) to about two years ahead, got %s', p_what, v_today,
+                        coalesce(p_day::text, 'NULL')));
+  end if;
+  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('%s needs a reason', p_what));
+  end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+end
+$$;
+
+comment on function allocator.check_day_change(allocator.restaurants, text, date, text) is
+  'Raise invalid_argument (RA001) unless the date is from today (local) to about two years ahead and a reason is given';
+
 create or replace function allocator.close_day(p_restaurant_id bigint, p_day date, p_reason text) returns boolean
 language plpgsql
 volatile
@@ -95,17 +131,8 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
-  v_today date := (allocator.now() at time zone v_restaurant.timezone)::date;
 begin
-  if p_day is null or p_day not between v_today and v_today + 800 then
-    perform allocator.raise_error('invalid_argument',
-      pg_catalog.format('a closed day must be from today (%s) to about two years ahead, got %s', v_today,
-                        coalesce(p_day::text, 'NULL')));
-  end if;
-  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
-    perform allocator.raise_error('invalid_argument', 'closing a day needs a reason');
-  end if;
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  perform allocator.check_day_change(v_restaurant, 'a closed day', p_day, p_reason);
   insert into allocator.service_closures (restaurant_id, day, reason)
   values (v_restaurant.id, p_day, p_reason)
   on conflict (restaurant_id, day) do update set reason = excluded.reason;
@@ -132,8 +159,128 @@ $$;
 
 comment on function allocator.reopen_day(bigint, date) is 'Reopen a closed day; false if it was not closed';
 
--- The service period a local start time falls in (opening to last seating, on one of its
--- weekdays, on a day that is not closed); null if none.
+-- The service of a restaurant by name, or not_found (RA002).
+create or replace function allocator.require_service(p_restaurant allocator.restaurants, p_name text)
+returns allocator.services
+language plpgsql
+stable
+as $$
+declare
+  v_service allocator.services;
+begin
+  perform allocator.check_length('service name', p_name);
+  select s.* into v_service from allocator.services s where s.restaurant_id = p_restaurant.id and s.name = p_name;
+  if v_service.id is null then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('restaurant %s has no service named %s', p_restaurant.id, coalesce(p_name, 'NULL')),
+      null, 'list them with select name from allocator.services');
+  end if;
+  return v_service;
+end
+$$;
+
+comment on function allocator.require_service(allocator.restaurants, text) is
+  'The restaurant''s service of that name; raises not_found (RA002) when there is none';
+
+create or replace function allocator.set_special_day(
+  p_restaurant_id bigint,
+  p_day date,
+  p_service text,
+  p_opens time,
+  p_last_seating time,
+  p_reason text
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services := allocator.require_service(v_restaurant, p_service);
+begin
+  perform allocator.check_day_change(v_restaurant, 'a special day', p_day, p_reason);
+  if (p_opens is null) <> (p_last_seating is null) or p_opens > p_last_seating then
+    perform allocator.raise_error('invalid_argument',
+      'a special day needs an opening time and a last seating time no earlier than it, or neither',
+      pg_catalog.format('got %s to %s', coalesce(p_opens::text, 'NULL'), coalesce(p_last_seating::text, 'NULL')),
+      'give neither when the service does not run that day');
+  end if;
+  insert into allocator.special_days (restaurant_id, day, service_id, opens, last_seating, reason)
+  values (v_restaurant.id, p_day, v_service.id, p_opens, p_last_seating, p_reason)
+  on conflict (restaurant_id, day, service_id) do update
+     set opens = excluded.opens, last_seating = excluded.last_seating, reason = excluded.reason;
+  return pg_catalog.jsonb_build_object('restaurant_id', v_restaurant.id, 'day', p_day, 'service', v_service.name,
+    'opens', p_opens, 'last_seating', p_last_seating, 'reason', p_reason);
+end
+$$;
+
+comment on function allocator.set_special_day(bigint, date, text, time, time, text) is
+  'On one date (local), run a service from p_opens to p_last_seating whatever its weekdays, or not at all when both are NULL; bookings already made are kept';
+
+create or replace function allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_service allocator.services := allocator.require_service(v_restaurant, p_service);
+begin
+  delete from allocator.special_days d
+   where d.restaurant_id = v_restaurant.id and d.day = p_day and d.service_id = v_service.id;
+  return found;
+end
+$$;
+
+comment on function allocator.clear_special_day(bigint, date, text) is
+  'The service runs on its weekly pattern again on that date; false if it had no special hours then';
+
+-- The hours each service runs on each local date from p_from to p_to: its special hours
+-- that day, else its weekly hours on its weekdays; nothing on closed days. The one
+-- definition of when a restaurant serves, read by service_at and open_slots.
+create or replace function allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date)
+returns table (day date, service allocator.services, opens time, last_seating time)
+language sql
+stable
+as $$
+  select d.day::date, s, coalesce(x.opens, s.opens), coalesce(x.last_seating, s.last_seating)
+    from allocator.services s
+   cross join pg_catalog.generate_series(p_from::timestamp, p_to::timestamp, interval '1 day') d(day)
+    left join allocator.special_days x
+      on x.restaurant_id = s.restaurant_id and x.service_id = s.id and x.day = d.day::date
+   where s.restaurant_id = p_restaurant.id
+     and case when x.day is not null then x.opens is not null
+              else extract(isodow from d.day)::smallint = any (s.days) end
+     and not exists (select 1 from allocator.service_closures c
+                      where c.restaurant_id = p_restaurant.id and c.day = d.day::date)
+$$;
+
+comment on function allocator.service_hours(allocator.restaurants, date, date) is
+  'Each service''s opening and last seating on each local date from p_from to p_to: special hours that day, else its weekly hours on its weekdays; closed days have none';
+
+-- The turn time of a party in a service: the service's own table, else the restaurant's.
+create or replace function allocator.party_turn_minutes(
+  p_restaurant allocator.restaurants,
+  p_service allocator.services,
+  p_party_size integer
+) returns integer
+language sql
+stable
+as $$
+  select coalesce(
+    case when p_service.turn_minutes is not null
+         then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
+    allocator.turn_minutes(p_restaurant.settings, p_party_size))
+$$;
+
+comment on function allocator.party_turn_minutes(allocator.restaurants, allocator.services, integer) is
+  'Turn time in minutes of a party in a service (its own turn_minutes, else the restaurant''s setting); NULL service: the setting';
+
+-- The service period a local start time falls in (opening to last seating that day, special
+-- hours included, on a day that is not closed); null if none.
 create or replace function allocator.service_at(p_restaurant allocator.restaurants, p_start timestamptz)
 returns allocator.services
 language plpgsql
@@ -143,21 +290,17 @@ declare
   v_local timestamp := p_start at time zone p_restaurant.timezone;
   v_service allocator.services;
 begin
-  select s.* into v_service
-    from allocator.services s
-   where s.restaurant_id = p_restaurant.id
-     and extract(isodow from v_local)::smallint = any (s.days)
-     and v_local::time between s.opens and s.last_seating
-     and not exists (select 1 from allocator.service_closures c
-                      where c.restaurant_id = p_restaurant.id and c.day = v_local::date)
-   order by s.opens, s.id
+  select (h.service).* into v_service
+    from allocator.service_hours(p_restaurant, v_local::date, v_local::date) h
+   where v_local::time between h.opens and h.last_seating
+   order by h.opens, (h.service).id
    limit 1;
   return v_service;
 end
 $$;
 
 comment on function allocator.service_at(allocator.restaurants, timestamptz) is
-  'The service period whose hours (opening to last seating, local) contain p_start on an open day, or null';
+  'The service period whose hours that day (opening to last seating, local; special hours included) contain p_start on an open day, or null';
 
 -- Whether pacing lets a party start in the 15-minute slot (local grid) of p_start: the covers
 -- and parties of the bookings that start in it and are not cancelled or failed, plus this one,
@@ -198,8 +341,9 @@ comment on function allocator.pacing_allows(allocator.restaurants, allocator.ser
   'Whether the covers and parties starting in the 15-minute slot of p_start, plus this party, stay within the service''s pacing';
 
 -- The slot search without the argument checks: start times on each service's 15-minute grid
--- from p_from to p_to (and not in the past) where pacing lets the party start and a free
--- table or combination seats it for its turn time (in p_zone_id when given).
+-- that day (special hours included) from p_from to p_to (and not in the past) where pacing
+-- lets the party start and a free table or combination seats it for the service's turn time
+-- (in p_zone_id when given).
 create or replace function allocator.open_slots(
   p_restaurant allocator.restaurants,
   p_party_size integer,
@@ -212,29 +356,23 @@ stable
 as $$
 #variable_conflict use_column
 declare
-  v_minutes integer := allocator.turn_minutes(p_restaurant.settings, p_party_size);
   v_from timestamptz := greatest(p_from, allocator.now());
 begin
   return query
-  select g.start, g.name
-    from (select distinct on (x.start) x.start, s.name, s
-            from allocator.services s
-           cross join lateral pg_catalog.generate_series(
-                   (v_from at time zone p_restaurant.timezone)::date::timestamp,
-                   (p_to at time zone p_restaurant.timezone)::date::timestamp, interval '1 day') d(day)
-           cross join lateral pg_catalog.generate_series(d.day + s.opens, d.day + s.last_seating,
+  select g.start, (g.service).name
+    from (select distinct on (x.start) x.start, h.service
+            from allocator.service_hours(p_restaurant, (v_from at time zone p_restaurant.timezone)::date,
+                                         (p_to at time zone p_restaurant.timezone)::date) h
+           cross join lateral pg_catalog.generate_series(h.day + h.opens, h.day + h.last_seating,
                                                           interval '15 minutes') t(local)
            cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
-           where s.restaurant_id = p_restaurant.id
-             and extract(isodow from d.day)::smallint = any (s.days)
-             and not exists (select 1 from allocator.service_closures c
-                              where c.restaurant_id = p_restaurant.id and c.day = d.day::date)
-             and x.start >= v_from and x.start <= p_to
-           order by x.start, s.opens, s.id) g
-   where allocator.pacing_allows(p_restaurant, g.s, g.start, p_party_size)
+           where x.start >= v_from and x.start <= p_to
+           order by x.start, h.opens, (h.service).id) g
+   where allocator.pacing_allows(p_restaurant, g.service, g.start, p_party_size)
      and exists (select 1
                    from allocator.availability(p_restaurant.id,
-                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(mins => v_minutes), '[)'),
+                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(
+                            mins => allocator.party_turn_minutes(p_restaurant, g.service, p_party_size)), '[)'),
                           true) a
                   where a.min_capacity <= p_party_size and a.max_capacity >= p_party_size
                     and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
@@ -341,6 +479,7 @@ declare
   v_booking allocator.bookings;
   v_plan record;
   v_next timestamptz;
+  v_next_service text;
 begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_party_size(p_party_size);
@@ -363,17 +502,18 @@ begin
 
   v_service := allocator.service_at(v_restaurant, p_start);
   if v_service.id is null then
-    select o.start into v_next
+    select o.start, o.service into v_next, v_next_service
       from allocator.open_slots(v_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
      limit 1;
     perform allocator.raise_error('outside_service',
       pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', v_restaurant.id, p_start,
                         (p_start at time zone v_restaurant.timezone)::timestamp(0)),
       pg_catalog.jsonb_build_object('alternatives',
-        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end)::text,
+        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end,
+        'service', v_next_service)::text,
       case when v_next is null then 'no service has room for the party in the next 7 days'
-           else pg_catalog.format('the nearest time it can seat the party is %s (%s local)', v_next,
-                                  (v_next at time zone v_restaurant.timezone)::timestamp(0)) end);
+           else pg_catalog.format('the nearest time it can seat the party is %s (%s local, %s)', v_next,
+                                  (v_next at time zone v_restaurant.timezone)::timestamp(0), v_next_service) end);
   end if;
   if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
     perform allocator.raise_error('unavailable',

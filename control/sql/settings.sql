@@ -55,6 +55,34 @@ $$;
 comment on function allocator.check_setting_int(text, jsonb, bigint, bigint) is
   'Validate one integer setting, raising invalid_settings (RA006) with its path';
 
+-- A turn-time table: {"<largest party size>": minutes, ...}; parties above the largest key
+-- use it. The restaurant's setting and a service's own table are checked alike.
+create or replace function allocator.check_turn_minutes(p_path text, p_value jsonb) returns void
+language plpgsql
+immutable
+as $$
+declare
+  v_key text;
+begin
+  if p_value is null or pg_catalog.jsonb_typeof(p_value) <> 'object' or p_value = '{}'::jsonb then
+    perform allocator.raise_error('invalid_settings',
+      pg_catalog.format('setting %s must be a non-empty object of party size to minutes', p_path),
+      pg_catalog.format('got %s', coalesce(p_value::text, 'nothing')),
+      'for example {"2": 90, "4": 120, "8": 180}');
+  end if;
+  for v_key in select k from pg_catalog.jsonb_object_keys(p_value) as k loop
+    if v_key !~ '^[0-9]{1,3}$' or v_key::int not between 1 and 100 then
+      perform allocator.raise_error('invalid_settings',
+        pg_catalog.format('setting %s has key %s; keys are party sizes from 1 to 100', p_path, v_key));
+    end if;
+    perform allocator.check_setting_int(p_path || '.' || v_key, p_value -> v_key, 15, 720);
+  end loop;
+end
+$$;
+
+comment on function allocator.check_turn_minutes(text, jsonb) is
+  'Validate a turn-time table (party size to minutes, 15 to 720), raising invalid_settings (RA006) with its path';
+
 create or replace function allocator.check_setting_number(p_path text, p_value jsonb, p_min numeric, p_max numeric)
 returns void
 language plpgsql
@@ -149,21 +177,7 @@ begin
     v_result := pg_catalog.jsonb_set(v_result, array[v_group], (v_defaults -> v_group) || v_value);
   end loop;
 
-  -- turn_minutes: {"<largest party size>": minutes, ...}; parties above the largest key use it.
-  v_value := v_result -> 'turn_minutes';
-  if pg_catalog.jsonb_typeof(v_value) <> 'object' or v_value = '{}'::jsonb then
-    perform allocator.raise_error('invalid_settings',
-      'setting turn_minutes must be a non-empty object of party size to minutes',
-      pg_catalog.format('got %s', v_value::text),
-      'for example {"2": 90, "4": 120, "8": 180}');
-  end if;
-  for v_key in select k from pg_catalog.jsonb_object_keys(v_value) as k loop
-    if v_key !~ '^[0-9]{1,3}$' or v_key::int not between 1 and 100 then
-      perform allocator.raise_error('invalid_settings',
-        pg_catalog.format('setting turn_minutes has key %s; keys are party sizes from 1 to 100', v_key));
-    end if;
-    perform allocator.check_setting_int('turn_minutes.' || v_key, v_value -> v_key, 15, 720);
-  end loop;
+  perform allocator.check_turn_minutes('turn_minutes', v_result -> 'turn_minutes');
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
   perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);

@@ -164,13 +164,17 @@ def restaurant(admin: psycopg.Connection[Any], token: str) -> int:
             json.dumps(layout),
         )
     )
-    # A service period and a closed day, named after the tenant, so that reading another
+    # A service period, a closed day and a special day, named after the tenant, so that reading another
     # tenant's shows its token.
     admin.execute(
         "select allocator.set_service(%s, %s, array[1,2,3,4,5,6,7], '00:00', '23:45')",
         (rid, f"service {token}"),
     )
     admin.execute("select allocator.close_day(%s, current_date + 30, %s)", (rid, f"closed {token}"))
+    admin.execute(
+        "select allocator.set_special_day(%s, current_date + 31, %s, '18:00', '20:00', %s)",
+        (rid, f"service {token}", f"special {token}"),
+    )
     return rid
 
 
@@ -594,6 +598,16 @@ ID_CALLS: list[tuple[str, str, str]] = [
     ("restaurant", "remove_service", "select allocator.remove_service({id}, 'probe')"),
     ("restaurant", "close_day", "select allocator.close_day({id}, current_date + 1, 'probe')"),
     ("restaurant", "reopen_day", "select allocator.reopen_day({id}, current_date + 1)"),
+    (
+        "restaurant",
+        "set_special_day",
+        "select allocator.set_special_day({id}, current_date + 1, 'probe', null, null, 'probe')",
+    ),
+    (
+        "restaurant",
+        "clear_special_day",
+        "select allocator.clear_special_day({id}, current_date + 1, 'probe')",
+    ),
 ]
 ID_ARGUMENTS = ("p_restaurant_id", "p_booking_id", "p_hold_id", "p_table_ids")
 

@@ -1,7 +1,7 @@
 -- Service periods, pacing, slot search and the instant booking: slots on each service's
 -- 15-minute grid only, closed days and taken tables left out, book confirmed at once or
 -- refused with alternatives, and every bad call refused with its SQLSTATE, writing nothing.
-select plan(48);
+select plan(77);
 
 select allocator.freeze_clock('2026-06-01 08:00+00');  -- a Monday, 10:00 in Rome
 select (allocator.import_layout('{"name": "Service", "timezone": "Europe/Rome",
@@ -117,5 +117,69 @@ select throws_ok(format($$select * from allocator.find_slots(%s, 2, '-infinity',
   'an infinite range');
 select throws_ok(format($$select * from allocator.find_slots(%s, 2, '2026-06-02', '2026-06-03')$$, :bare), 'RA013', NULL,
   'a restaurant without service periods');
+
+-- Turn times per service and special days, on a restaurant of one table.
+select (allocator.import_layout('{"name": "Specials", "timezone": "Europe/Rome",
+  "settings": {"buffer_minutes": 0, "turn_minutes": {"8": 120}},
+  "tables": [{"label": "T1", "max_capacity": 4, "combinable": false}]}') ->> 'restaurant_id')::bigint as sp \gset
+select is(allocator.set_service(:sp, 'dinner', '{1,2,3,4,5}', '18:00', '21:00', null, null, '{"2": 60, "8": 150}') -> 'turn_minutes',
+  '{"2": 60, "8": 150}'::jsonb, 'a service with its own turn times');
+select throws_ok(format($$select allocator.set_service(%s, 'x', '{1}', '18:00', '21:00', null, null, '{"2": 5}')$$, :sp),
+  'RA006', NULL, 'a turn time under 15 minutes');
+select throws_ok(format($$select allocator.set_service(%s, 'x', '{1}', '18:00', '21:00', null, null, '[90]')$$, :sp),
+  'RA006', NULL, 'turn times that are not an object');
+select is((select count(*)::integer from allocator.services where restaurant_id = :sp), 1, 'no refused call wrote a service');
+select allocator.book(:sp, 2, '2026-06-02 18:00+02') as early \gset
+select is((select upper(period) - lower(period) from allocator.bookings
+            where restaurant_id = :sp and id = (:'early'::jsonb ->> 'booking_id')::bigint),
+  interval '60 minutes', 'book: a party of 2 at dinner takes the service''s 60 minutes');
+select is(allocator.book(:sp, 2, '2026-06-02 20:00+02') ->> 'state', 'confirmed', 'a second party of 2 at 20:00');
+select is((select array_agg(start order by start) from allocator.find_slots(:sp, 2, '2026-06-02 00:00+02', '2026-06-03 00:00+02')),
+  array['2026-06-02 19:00+02', '2026-06-02 21:00+02']::timestamptz[],
+  'find_slots counts the service''s turn time: one free hour between, and the last seating');
+select allocator.create_booking(:sp, 4, '2026-06-03 20:00+02') ->> 'booking_id' as in_service \gset
+select allocator.create_booking(:sp, 4, '2026-06-03 11:00+02') ->> 'booking_id' as off_service \gset
+select is((select upper(period) - lower(period) from allocator.bookings where restaurant_id = :sp and id = :in_service),
+  interval '150 minutes', 'create_booking at dinner: the service''s turn time for 4');
+select is((select upper(period) - lower(period) from allocator.bookings where restaurant_id = :sp and id = :off_service),
+  interval '120 minutes', 'create_booking outside any service: the restaurant''s turn time');
+
+select is(allocator.set_special_day(:sp, '2026-06-06', 'dinner', '19:00', '20:00', 'wine dinner') ->> 'service', 'dinner',
+  'a Saturday with special hours');
+select is((select count(*)::integer from allocator.find_slots(:sp, 2, '2026-06-06 00:00+02', '2026-06-07 00:00+02')),
+  5, 'the service runs that Saturday, 19:00 to 20:00 only');
+select lives_ok(format($$select allocator.set_special_day(%s, '2026-06-04', 'dinner', '19:00', '19:30', 'short evening')$$, :sp),
+  'shorter hours on a Thursday');
+select is((select count(*)::integer from allocator.find_slots(:sp, 2, '2026-06-04 00:00+02', '2026-06-05 00:00+02')),
+  3, 'three slots that Thursday');
+select throws_ok(format($$select allocator.book(%s, 2, '2026-06-04 18:00+02')$$, :sp), 'RA013', NULL,
+  'book at the usual opening of a shortened day');
+select is(pg_temp.detail_of(format($$select allocator.book(%s, 2, '2026-06-04 18:00+02')$$, :sp)),
+  '{"alternatives": ["2026-06-04T17:00:00+00:00"], "service": "dinner"}'::jsonb,
+  'refused with the nearest time and its service');
+select lives_ok(format($$select allocator.set_special_day(%s, '2026-06-05', 'dinner', null, null, 'private party')$$, :sp),
+  'the service does not run on a Friday');
+select is((select count(*)::integer from allocator.find_slots(:sp, 2, '2026-06-05 00:00+02', '2026-06-06 00:00+02')),
+  0, 'no slot that Friday');
+select throws_ok(format($$select allocator.book(%s, 2, '2026-06-05 19:00+02')$$, :sp), 'RA013', NULL, 'nor a booking');
+select ok(allocator.clear_special_day(:sp, '2026-06-05', 'dinner'), 'the Friday is cleared');
+select ok(not allocator.clear_special_day(:sp, '2026-06-05', 'dinner'), 'clearing it again finds nothing');
+select is((select count(*)::integer from allocator.find_slots(:sp, 2, '2026-06-05 00:00+02', '2026-06-06 00:00+02')),
+  13, 'the Friday runs its weekly hours again');
+select ok(allocator.close_day(:sp, '2026-06-06', 'holiday'), 'closing the special Saturday');
+select is((select count(*)::integer from allocator.find_slots(:sp, 2, '2026-06-06 00:00+02', '2026-06-07 00:00+02')),
+  0, 'a closed day overrides special hours');
+select throws_ok(format($$select allocator.set_special_day(%s, '2026-06-09', 'brunch', '10:00', '11:00', 'x')$$, :sp),
+  'RA002', NULL, 'special hours for an unknown service');
+select throws_ok(format($$select allocator.set_special_day(%s, '2026-06-09', 'dinner', '19:00', null, 'x')$$, :sp),
+  'RA001', NULL, 'an opening without a last seating');
+select throws_ok(format($$select allocator.set_special_day(%s, '2026-06-09', 'dinner', '20:00', '19:00', 'x')$$, :sp),
+  'RA001', NULL, 'a last seating before the opening');
+select throws_ok(format($$select allocator.set_special_day(%s, '2026-05-01', 'dinner', '19:00', '20:00', 'x')$$, :sp),
+  'RA001', NULL, 'a day in the past');
+select throws_ok(format($$select allocator.set_special_day(%s, '2026-06-09', 'dinner', '19:00', '20:00', ' ')$$, :sp),
+  'RA001', NULL, 'no reason');
+select is((select count(*)::integer from allocator.special_days where restaurant_id = :sp), 2,
+  'no refused call wrote a special day');
 
 select * from finish();

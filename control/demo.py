@@ -1,8 +1,10 @@
-"""The main job: a busy week of evenings pushed through the whole pipeline by two worker
-processes, watched until every booking is settled."""
+"""The main job: guests of a busy week of evenings search and book at once, a tenth of them
+change their booking afterwards through the queue and two worker processes, and the demo
+watches until every booking is settled."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from control.display import cell, literal
+from control.errors import OutsideService, Unavailable
 from control.queries import query
 
 PARTY_SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]
@@ -111,22 +115,115 @@ def stop_workers(procs: list[subprocess.Popen[bytes]], timeout: float = 60.0) ->
     return codes
 
 
-def push_bookings(url: str, restaurant_id: int, requests: list[tuple[int, datetime]]) -> int:
-    """Create the bookings from 8 connections at once; returns how many were created."""
+# The demo restaurant's service: dinner every day, 17:00 to a last seating at 22:00 local,
+# at most 24 covers starting in any 15-minute slot.
+DINNER = ("dinner", [1, 2, 3, 4, 5, 6, 7], "17:00", "22:00", 24)
+# A guest whose time is taken takes the nearest time offered within this many minutes.
+ACCEPT_MINUTES = 30
+# The share of booked guests who change their booking afterwards (through the queue).
+CHANGE_SHARE = 0.1
 
-    def create(chunk: list[tuple[int, int, datetime]]) -> int:
+
+@dataclass
+class Guest:
+    """One request of the demo and what became of it."""
+
+    number: int
+    party: int
+    asked: datetime
+    booking_id: int | None = None
+    version: int | None = None
+    start: datetime | None = None
+    answer_ms: list[float] = field(default_factory=list)
+
+
+def nearest(asked: datetime, offered: list[datetime]) -> datetime | None:
+    """The offered time nearest to the one asked (the earlier on a tie), if within
+    ACCEPT_MINUTES."""
+    near = [t for t in offered if abs((t - asked).total_seconds()) <= ACCEPT_MINUTES * 60]
+    return min(near, key=lambda t: (abs((t - asked).total_seconds()), t)) if near else None
+
+
+def book_guest(conn: psycopg.Connection[Any], restaurant_id: int, guest: Guest) -> None:
+    """What a guest-facing application does: search the times near the one asked, book the
+    asked time or the nearest offered one, and when another guest took it meanwhile, take the
+    nearest of the alternatives the refusal names. Sets the guest's booking, if any."""
+    window = timedelta(minutes=ACCEPT_MINUTES)
+    started = time.perf_counter()
+    offered = [
+        row[0]
+        for row in conn.execute(
+            query("find_slots"),
+            (restaurant_id, guest.party, guest.asked - window, guest.asked + window),
+        )
+    ]
+    guest.answer_ms.append((time.perf_counter() - started) * 1000)
+    choice = nearest(guest.asked, offered)
+    for attempt in range(2):
+        if choice is None:
+            return
+        started = time.perf_counter()
+        key = f"demo-{time.time_ns()}-{guest.number}"
+        try:
+            row = conn.execute(query("book"), (restaurant_id, guest.party, choice, key)).fetchone()
+        except psycopg.Error as refused:
+            if refused.sqlstate not in (OutsideService.sqlstate, Unavailable.sqlstate):
+                raise
+            guest.answer_ms.append((time.perf_counter() - started) * 1000)
+            detail = json.loads(refused.diag.message_detail or "{}")
+            alternatives = [datetime.fromisoformat(t) for t in detail.get("alternatives", [])]
+            choice = nearest(guest.asked, alternatives) if attempt == 0 else None
+            continue
+        guest.answer_ms.append((time.perf_counter() - started) * 1000)
+        assert row is not None
+        booked = row[0]
+        guest.booking_id = int(booked["booking_id"])
+        guest.version = int(booked["version"])
+        guest.start = choice
+        return
+
+
+def book_guests(url: str, restaurant_id: int, guests: list[Guest]) -> None:
+    """Every guest searches and books, from 8 connections at once."""
+
+    def serve(chunk: list[Guest]) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
-            for i, party, start in chunk:
-                conn.execute(
-                    query("create_booking"),
-                    (restaurant_id, party, start, None, f"demo-{time.time_ns()}-{i}", None),
-                )
-        return len(chunk)
+            for guest in chunk:
+                book_guest(conn, restaurant_id, guest)
 
-    numbered = [(i, party, start) for i, (party, start) in enumerate(requests)]
-    chunks = [numbered[i::8] for i in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        return sum(pool.map(create, chunks))
+        list(pool.map(serve, [guests[i::8] for i in range(8)]))
+
+
+def change_bookings(url: str, guests: list[Guest], seed: int = 2026) -> list[int]:
+    """A seeded tenth of the booked guests change their booking: half bring one more guest,
+    half come 30 minutes later. ``modify_booking`` sends a confirmed booking back through the
+    queue, where the workers seat it again. Returns the changed bookings' ids."""
+    rng = random.Random(seed)
+    booked = [g for g in guests if g.booking_id is not None]
+    changed = rng.sample(booked, round(len(booked) * CHANGE_SHARE))
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i, guest in enumerate(changed):
+            assert guest.start is not None
+            if i % 2 == 0:
+                conn.execute(
+                    query("modify_booking"),
+                    (guest.booking_id, guest.version, None, min(guest.party + 1, 12)),
+                )
+            else:
+                conn.execute(
+                    query("modify_booking"),
+                    (guest.booking_id, guest.version, guest.start + timedelta(minutes=30), None),
+                )
+    return [int(g.booking_id) for g in changed if g.booking_id is not None]
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """The nearest-rank percentile, or None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 def run_demo(
@@ -139,11 +236,16 @@ def run_demo(
     workers: int = 2,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
-    """Run the pipeline demo and print its summary; returns the report."""
+    """Run the demo and print its summary; returns the report."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("select now()").fetchone()
+        name, days, opens, last_seating, pacing = DINNER
+        conn.execute(query("set_service"), (restaurant_id, name, days, opens, last_seating, pacing))
     assert row is not None
     since = row[0]
+    guests = [
+        Guest(i, party, start) for i, (party, start) in enumerate(booking_requests(count, timezone))
+    ]
     procs = start_workers(url, workers, log_dir)
     try:
         not_ready = wait_for_workers(url, procs)
@@ -154,11 +256,13 @@ def run_demo(
         if not_ready:
             console.print(f"[red]not ready[/red]: {literal(', '.join(not_ready))}")
         started = time.monotonic()
-        created = push_bookings(url, restaurant_id, booking_requests(count, timezone))
+        book_guests(url, restaurant_id, guests)
         console.print(
-            f"[bold]pushed[/bold] {created} bookings over the next five evenings "
+            f"[bold]guests[/bold] {len(guests)} searched and booked over the next five evenings "
             f"in {time.monotonic() - started:.1f} s"
         )
+        changed = change_bookings(url, guests)
+        console.print(f"[bold]changes[/bold] {len(changed)} guests changed their booking")
         with (
             psycopg.connect(url, autocommit=True) as conn,
             Progress(
@@ -169,12 +273,12 @@ def run_demo(
                 console=console,
             ) as progress,
         ):
-            task = progress.add_task("settle", total=created)
+            task = progress.add_task("settle")
             while True:
                 done_row = conn.execute(query("open_bookings"), (restaurant_id, since)).fetchone()
-                done = int(done_row[0]) if done_row else 0
-                progress.update(task, completed=done)
-                if done >= created or time.monotonic() - started > timeout:
+                done, total = (int(done_row[0]), int(done_row[1])) if done_row else (0, 0)
+                progress.update(task, completed=done, total=total)
+                if done >= total or time.monotonic() - started > timeout:
                     break
                 time.sleep(0.2)
         elapsed = time.monotonic() - started
@@ -182,12 +286,15 @@ def run_demo(
         codes = stop_workers(procs)
     with psycopg.connect(url, autocommit=True) as conn:
         report_row = conn.execute(query("pipeline_report"), (restaurant_id, since)).fetchone()
+        changes = conn.execute(query("demo_changes"), (restaurant_id, changed)).fetchall()
     assert report_row is not None
     report: dict[str, Any] = dict(report_row[0])
     report["elapsed_s"] = round(elapsed, 1)
     report["worker_exit_codes"] = codes
+    report["guests"] = guest_report(guests, changes, report["manual_review"])
+    print_guests(console, report["guests"])
 
-    summary = Table(title="pipeline summary")
+    summary = Table(title="pipeline summary (every booking made)")
     summary.add_column("what")
     summary.add_column("value", justify="right")
     for label, key in [
@@ -206,6 +313,56 @@ def run_demo(
     console.print(summary)
     report["optimizer"] = replan_days(url, restaurant_id, since, console)
     return report
+
+
+def guest_report(
+    guests: list[Guest], changes: list[tuple[Any, ...]], manual_review: int
+) -> dict[str, Any]:
+    """What the guests got: their time, another near it, or nothing; how fast the answers
+    came; what became of the changes."""
+    answers = [ms for g in guests for ms in g.answer_ms]
+    change_ms = [float(ms) for _, state, ms in changes if ms is not None and state == "confirmed"]
+    return {
+        "requests": len(guests),
+        "at_asked_time": sum(1 for g in guests if g.start is not None and g.start == g.asked),
+        "at_other_time": sum(1 for g in guests if g.start is not None and g.start != g.asked),
+        "turned_away": sum(1 for g in guests if g.start is None),
+        "booked": sum(1 for g in guests if g.start is not None),
+        "answer_p50_ms": percentile(answers, 0.5),
+        "answer_p95_ms": percentile(answers, 0.95),
+        "changed": len(changes),
+        "changes_confirmed": sum(1 for _, state, _ in changes if state == "confirmed"),
+        "changes_manual_review": sum(1 for _, state, _ in changes if state == "manual_review"),
+        "change_p95_ms": percentile(change_ms, 0.95),
+        "manual_review_share": round(manual_review / len(guests), 4) if guests else 0.0,
+    }
+
+
+def print_guests(console: Console, figures: dict[str, Any]) -> None:
+    """The guests' table: what the requests got."""
+    table = Table(title=f"guests (a guest takes the nearest time within {ACCEPT_MINUTES} minutes)")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    requests = figures["requests"] or 1
+
+    def share(n: int) -> str:
+        return f"{n} ({100 * n / requests:.1f}%)"
+
+    for label, value in [
+        ("requests", figures["requests"]),
+        ("confirmed at once, at the time asked", share(figures["at_asked_time"])),
+        ("confirmed at once, at another time offered", share(figures["at_other_time"])),
+        ("refused (nothing within the window)", share(figures["turned_away"])),
+        ("search and book answers P50 (ms)", f"{figures['answer_p50_ms'] or 0:.1f}"),
+        ("search and book answers P95 (ms)", f"{figures['answer_p95_ms'] or 0:.1f}"),
+        ("changed afterwards, through the queue", figures["changed"]),
+        ("changes confirmed again", figures["changes_confirmed"]),
+        ("changes sent to manual review", figures["changes_manual_review"]),
+        ("change -> confirmed again P95 (ms)", f"{figures['change_p95_ms'] or 0:.1f}"),
+        ("manual review, share of requests", f"{100 * figures['manual_review_share']:.1f}%"),
+    ]:
+        table.add_row(label, cell(value))
+    console.print(table)
 
 
 def replan_days(url: str, restaurant_id: int, since: datetime, console: Console) -> dict[str, Any]:

@@ -176,3 +176,31 @@ select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('allocator migrate')
 
 -- name: import_bookings
 select allocator.import_bookings(%s::bigint, %s::jsonb, %s::text);
+
+-- name: find_slots
+select start from allocator.find_slots(%s, %s, %s, %s);
+
+-- name: book
+select allocator.book(p_restaurant_id => %s, p_party_size => %s, p_start => %s, p_idempotency_key => %s);
+
+-- name: set_service
+select allocator.set_service(%s, %s, %s, %s::time, %s::time, %s);
+
+-- name: modify_booking
+select allocator.modify_booking(p_booking_id => %s, p_expected_version => %s, p_start => %s,
+  p_party_size => %s, p_reason => 'guest change');
+
+-- name: demo_changes
+-- The changed bookings: their state, and how long from the change (back to created) to
+-- their next confirmation, in ms.
+select b.id, b.state,
+       extract(epoch from (select min(c.created_at) from allocator.booking_state_history c
+                            where c.restaurant_id = b.restaurant_id and c.booking_id = b.id
+                              and c.to_state = 'confirmed' and c.version > m.version) - m.created_at) * 1000
+  from allocator.bookings b
+  cross join lateral (select h.version, h.created_at from allocator.booking_state_history h
+                       where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
+                         and h.from_state = 'confirmed' and h.to_state = 'created'
+                       order by h.version desc limit 1) m
+ where b.restaurant_id = %s and b.id = any(%s)
+ order by b.id;

@@ -53,6 +53,17 @@ def test_demo_prints_the_layout_and_can_run_again(scratch_url: str) -> None:
         assert "30 tables, 98 seats" in demo.stdout
         assert "M1+M2+M3" in demo.stdout
         assert "pipeline summary" in demo.stdout
+        # Every guest got an answer at once: confirmed at a time, or refused.
+        asked = int(re.search(r"requests\s*│\s*(\d+)", demo.stdout).group(1))  # type: ignore[union-attr]
+        answers = [
+            int(n)
+            for n in re.findall(
+                r"(?:at the time asked|at another time offered|within the window\))\s*│\s*(\d+)",
+                demo.stdout,
+            )
+        ]
+        assert asked == 60 and len(answers) == 3 and sum(answers) == asked, demo.stdout
+        assert answers[0] > 0, demo.stdout
         assert re.search(r"overlapping allocations\s*│\s*0\s", demo.stdout), demo.stdout
         assert re.search(r"duplicate processing\s*│\s*0\s", demo.stdout), demo.stdout
         assert re.search(r"worker exit codes\s*│\s*\[0, 0\]", demo.stdout), demo.stdout

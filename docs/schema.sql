@@ -297,6 +297,45 @@ $_$;
 
 COMMENT ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) IS 'Apply an optimize_day plan in one transaction if it improves the score by at least p_min_improvement and no booking it touches changed (version check); records the run and its rationale in optimizer_runs';
 
+CREATE TABLE allocator.bookings (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    party_size integer NOT NULL,
+    period tstzrange NOT NULL,
+    state text DEFAULT 'created'::text NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    idempotency_key text,
+    preferred_zone_id bigint,
+    assignment_attempts integer DEFAULT 0 NOT NULL,
+    assignment_strategy text,
+    manual_review_reason text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    external_id text,
+    CONSTRAINT bookings_assignment_attempts_check CHECK ((assignment_attempts >= 0)),
+    CONSTRAINT bookings_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200))),
+    CONSTRAINT bookings_party_size_check CHECK (((party_size >= 1) AND (party_size <= 100))),
+    CONSTRAINT bookings_period_check CHECK (((NOT isempty(period)) AND (NOT lower_inf(period)) AND (NOT upper_inf(period)) AND lower_inc(period) AND (NOT upper_inc(period)))),
+    CONSTRAINT bookings_version_check CHECK ((version >= 1))
+);
+
+COMMENT ON TABLE allocator.bookings IS 'A booking: party size and period [start, end); state is written only by the lifecycle functions; version guards concurrent changes';
+
+COMMENT ON COLUMN allocator.bookings.external_id IS 'The booking''s id in the system it was imported from (allocator import bookings); null for bookings made here';
+
+CREATE FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+  select allocator.emit_event(p_booking.restaurant_id, 'booking.assignment_' || p_outcome, p_booking.id,
+    pg_catalog.jsonb_build_object('booking_id', p_booking.id, 'partySize', p_booking.party_size,
+      'timeslot', pg_catalog.jsonb_build_object('start', pg_catalog.lower(p_booking.period),
+                                                'end', pg_catalog.upper(p_booking.period)),
+      'attempt', p_attempt, 'strategy', p_strategy, 'reason', p_reason))
+$$;
+
+COMMENT ON FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) IS 'Emit booking.assignment_succeeded, _failed or _aborted with {booking_id, partySize, timeslot {start, end}, attempt, strategy, reason}';
+
 CREATE FUNCTION allocator.assignment_metrics_between(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(restaurant_id bigint, bookings bigint, confirmed bigint, manual_review bigint, success_rate numeric, manual_review_rate numeric, created_to_confirmed_p50_ms numeric, created_to_confirmed_p95_ms numeric, retries_by_reason jsonb, lock_wait_p95_ms numeric, lease_wait_p95_ms numeric, success_by_strategy jsonb)
     LANGUAGE sql STABLE
     AS $$
@@ -407,33 +446,6 @@ $$;
 
 COMMENT ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) IS 'Retry delay in ms for an attempt: base_delay_ms * 2^(attempt-1) with a reproducible jitter of +-jitter, never above max_delay_ms';
 
-CREATE TABLE allocator.bookings (
-    restaurant_id bigint NOT NULL,
-    id bigint NOT NULL,
-    party_size integer NOT NULL,
-    period tstzrange NOT NULL,
-    state text DEFAULT 'created'::text NOT NULL,
-    version integer DEFAULT 1 NOT NULL,
-    idempotency_key text,
-    preferred_zone_id bigint,
-    assignment_attempts integer DEFAULT 0 NOT NULL,
-    assignment_strategy text,
-    manual_review_reason text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
-    external_id text,
-    CONSTRAINT bookings_assignment_attempts_check CHECK ((assignment_attempts >= 0)),
-    CONSTRAINT bookings_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200))),
-    CONSTRAINT bookings_party_size_check CHECK (((party_size >= 1) AND (party_size <= 100))),
-    CONSTRAINT bookings_period_check CHECK (((NOT isempty(period)) AND (NOT lower_inf(period)) AND (NOT upper_inf(period)) AND lower_inc(period) AND (NOT upper_inc(period)))),
-    CONSTRAINT bookings_version_check CHECK ((version >= 1))
-);
-
-COMMENT ON TABLE allocator.bookings IS 'A booking: party size and period [start, end); state is written only by the lifecycle functions; version guards concurrent changes';
-
-COMMENT ON COLUMN allocator.bookings.external_id IS 'The booking''s id in the system it was imported from (allocator import bookings); null for bookings made here';
-
 CREATE FUNCTION allocator.blocked_period(p_booking allocator.bookings) RETURNS tstzrange
     LANGUAGE sql STABLE
     AS $$
@@ -530,6 +542,7 @@ begin
     end;
     perform allocator.record_attempt(v_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
       'confirmed', null, v_started);
+    perform allocator.assignment_event(v_booking, 'succeeded', 1, v_plan.strategy, null);
     select b.* into v_booking from allocator.bookings b
      where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
     return allocator.booking_json(v_booking)
@@ -968,7 +981,7 @@ CREATE FUNCTION allocator.check_invariants() RETURNS TABLE(kind text, restaurant
     from allocator.booking_state_history h
    where not exists (select 1 from allocator.events e
                       where e.restaurant_id = h.restaurant_id and e.booking_id = h.booking_id
-                        and e.topic = 'booking.' || h.to_state and (e.payload ->> 'version')::integer = h.version)
+                        and e.topic = allocator.state_topic(h.from_state, h.to_state) and (e.payload ->> 'version')::integer = h.version)
   ) v
   where allocator.tenant_allows(v.restaurant_id)
 $$;
@@ -1521,6 +1534,7 @@ begin
   if v_deferrals >= p_max_deferrals then
     return allocator.review_deferred(p_booking, p_reason, v_deferrals, p_actor);
   end if;
+  perform allocator.assignment_event(p_booking, 'aborted', p_booking.assignment_attempts, null, p_reason);
   return allocator.outcome('retry', p_reason, p_booking.assignment_attempts, p_delay_ms, null, null, p_booking.id);
 end
 $$;
@@ -1615,7 +1629,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb) IS 'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (booking.created, booking.assignment_pending by anyone but a worker) also NOTIFYs allocator_events with its id';
+COMMENT ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb) IS 'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (event_wakes_workers) also NOTIFYs allocator_events with its id';
 
 CREATE FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_attempt integer DEFAULT 0) RETURNS void
     LANGUAGE plpgsql
@@ -1636,12 +1650,13 @@ COMMENT ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigin
 CREATE FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     AS $$
-  select p_topic = 'booking.created'
+  select (p_topic = 'booking.created' and coalesce((p_payload ->> 'queued')::boolean, true))
+      or p_topic = 'booking.modified'
       or (p_topic = 'booking.assignment_pending'
           and coalesce(p_payload ->> 'actor', '') not like 'worker:%')
 $$;
 
-COMMENT ON FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) IS 'Whether an event NOTIFYs allocator_events: booking.created, and booking.assignment_pending by anyone but a worker';
+COMMENT ON FUNCTION allocator.event_wakes_workers(p_topic text, p_payload jsonb) IS 'Whether an event NOTIFYs allocator_events: booking.created when the booking was queued (not one book confirmed at once), booking.modified, and booking.assignment_pending by anyone but a worker';
 
 CREATE FUNCTION allocator.events_horizon() RETURNS xid8
     LANGUAGE sql STABLE
@@ -2392,7 +2407,7 @@ begin
   end if;
 
   perform allocator.record_state(p_restaurant_id, v_booking.id, null, 'created', v_booking.version,
-    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period));
+    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period), p_enqueue);
   if p_enqueue then
     perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
   end if;
@@ -3306,6 +3321,10 @@ begin
                  for update skip locked) l
        where q.restaurant_id = l.restaurant_id and q.booking_id = l.booking_id;
       if found then
+        -- The booking as last committed: its row is another session's.
+        select b.* into v_booking from allocator.bookings b
+         where b.restaurant_id = v_restaurant_id and b.id = p_booking_id;
+        perform allocator.assignment_event(v_booking, 'aborted', v_booking.assignment_attempts, null, 'row_locked');
         return allocator.outcome('retry', 'row_locked', 0, 1000, null, null, p_booking_id);
       end if;
     end if;
@@ -3370,6 +3389,8 @@ begin
     if not allocator.party_fits_layout(v_booking.restaurant_id, v_booking.party_size) then
       perform allocator.record_attempt(v_booking, v_booking.assignment_attempts + 1, p_worker, null, null, null,
         'manual_review', 'no_table_fits_party', v_started, pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
+      perform allocator.assignment_event(v_booking, 'failed', v_booking.assignment_attempts + 1, null,
+        'no_table_fits_party');
       v_booking := allocator.transition(v_booking.id, v_booking.version, 'manual_review', v_actor,
         pg_catalog.format('no table or combination seats a party of %s', v_booking.party_size));
       perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
@@ -3439,6 +3460,7 @@ begin
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
         v_plan.score, 'confirmed', null, v_started,
         pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait, 'plans_tried', v_tried, 'breaker', v_breaker));
+      perform allocator.assignment_event(v_booking, 'succeeded', v_attempt, v_plan.strategy, null);
       perform allocator.breaker_record(v_booking.restaurant_id, true);
       return allocator.outcome('confirmed', null, v_attempt, null, v_plan.strategy, v_plan.table_ids, p_booking_id);
     end loop;
@@ -3570,7 +3592,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.record_attempt(p_booking allocator.bookings, p_attempt integer, p_worker text, p_strategy text, p_table_ids bigint[], p_score numeric, p_result text, p_reason text, p_started timestamp with time zone, p_metadata jsonb) IS 'Write one booking_assignment_attempts row (duration measured from p_started)';
 
-CREATE FUNCTION allocator.record_state(p_restaurant_id bigint, p_booking_id bigint, p_from text, p_to text, p_version integer, p_actor text, p_reason text, p_metadata jsonb) RETURNS bigint
+CREATE FUNCTION allocator.record_state(p_restaurant_id bigint, p_booking_id bigint, p_from text, p_to text, p_version integer, p_actor text, p_reason text, p_metadata jsonb, p_queued boolean) RETURNS bigint
     LANGUAGE plpgsql
     AS $$
 begin
@@ -3578,13 +3600,13 @@ begin
          (restaurant_id, booking_id, from_state, to_state, version, actor, reason, metadata)
   values (p_restaurant_id, p_booking_id, p_from, p_to, p_version, p_actor, p_reason,
           coalesce(p_metadata, '{}'::jsonb));
-  return allocator.emit_event(p_restaurant_id, 'booking.' || p_to, p_booking_id,
+  return allocator.emit_event(p_restaurant_id, allocator.state_topic(p_from, p_to), p_booking_id,
     pg_catalog.jsonb_build_object('booking_id', p_booking_id, 'from', p_from, 'to', p_to,
-                                  'version', p_version, 'actor', p_actor));
+                                  'version', p_version, 'actor', p_actor, 'queued', p_queued));
 end
 $$;
 
-COMMENT ON FUNCTION allocator.record_state(p_restaurant_id bigint, p_booking_id bigint, p_from text, p_to text, p_version integer, p_actor text, p_reason text, p_metadata jsonb) IS 'Write the history row and the event of one state change (used by transition and create_booking)';
+COMMENT ON FUNCTION allocator.record_state(p_restaurant_id bigint, p_booking_id bigint, p_from text, p_to text, p_version integer, p_actor text, p_reason text, p_metadata jsonb, p_queued boolean) IS 'Write the history row and the event of a booking''s first state, created (used by insert_booking); the event says whether the booking was queued';
 
 CREATE FUNCTION allocator.refresh_table_combinations(p_restaurant_id bigint) RETURNS integer
     LANGUAGE plpgsql STRICT
@@ -3895,6 +3917,7 @@ CREATE FUNCTION allocator.retry_or_review(p_booking allocator.bookings, p_settin
 declare
   v_delay integer;
 begin
+  perform allocator.assignment_event(p_booking, 'failed', p_attempt, null, p_reason);
   if p_attempt >= (p_settings #>> '{retry,max_attempts}')::integer then
     perform allocator.transition(p_booking.id, p_booking.version, 'manual_review', p_actor,
       pg_catalog.format('%s after %s attempts', p_reason, p_attempt));
@@ -3916,6 +3939,7 @@ CREATE FUNCTION allocator.review_deferred(p_booking allocator.bookings, p_reason
     LANGUAGE plpgsql
     AS $$
 begin
+  perform allocator.assignment_event(p_booking, 'aborted', p_booking.assignment_attempts, null, p_reason);
   perform allocator.transition(p_booking.id, p_booking.version, 'manual_review', p_actor,
     pg_catalog.format('%s after %s deferrals', p_reason, p_deferrals),
     pg_catalog.jsonb_build_object('deferrals', p_deferrals));
@@ -4155,6 +4179,16 @@ CREATE FUNCTION allocator.sorted_ids(p_ids bigint[]) RETURNS bigint[]
 $$;
 
 COMMENT ON FUNCTION allocator.sorted_ids(p_ids bigint[]) IS 'The ids in ascending order';
+
+CREATE FUNCTION allocator.state_topic(p_from text, p_to text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select case when p_from is distinct from p_to then 'booking.' || p_to
+              when p_to = 'confirmed' then 'booking.tables_changed'
+              else 'booking.modified' end
+$$;
+
+COMMENT ON FUNCTION allocator.state_topic(p_from text, p_to text) IS 'Event topic of a state change: booking.<to>, or booking.tables_changed (confirmed to confirmed: a move, never a second confirmation) or booking.modified (any other change that keeps the state)';
 
 CREATE FUNCTION allocator.strategy_priority(p_strategy text) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -4415,7 +4449,7 @@ begin
     from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n);
   with e as (
     insert into allocator.events (restaurant_id, topic, booking_id, payload)
-    select v_new.restaurant_id, 'booking.' || s.t, v_new.id,
+    select v_new.restaurant_id, allocator.state_topic(s.f, s.t), v_new.id,
            pg_catalog.jsonb_build_object('booking_id', v_new.id, 'from', s.f, 'to', s.t,
                                          'version', v_old.version + s.n::integer, 'actor', p_actor)
       from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n)
@@ -5486,6 +5520,11 @@ REVOKE ALL ON FUNCTION allocator.alternatives(p_restaurant allocator.restaurants
 REVOKE ALL ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) TO allocator_ops;
 
+GRANT SELECT ON TABLE allocator.bookings TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.bookings TO allocator_app;
+
+REVOKE ALL ON FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.assignment_metrics_between(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.assignment_metrics_between(p_from timestamp with time zone, p_to timestamp with time zone) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.assignment_metrics_between(p_from timestamp with time zone, p_to timestamp with time zone) TO allocator_readonly;
@@ -5495,9 +5534,6 @@ REVOKE ALL ON FUNCTION allocator.assignment_queue_end_lease() FROM PUBLIC;
 REVOKE ALL ON FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrange, p_include_holds boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) FROM PUBLIC;
-
-GRANT SELECT ON TABLE allocator.bookings TO allocator_readonly;
-GRANT SELECT ON TABLE allocator.bookings TO allocator_app;
 
 REVOKE ALL ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) FROM PUBLIC;
 
@@ -5758,7 +5794,7 @@ GRANT ALL ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) 
 
 REVOKE ALL ON FUNCTION allocator.record_attempt(p_booking allocator.bookings, p_attempt integer, p_worker text, p_strategy text, p_table_ids bigint[], p_score numeric, p_result text, p_reason text, p_started timestamp with time zone, p_metadata jsonb) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.record_state(p_restaurant_id bigint, p_booking_id bigint, p_from text, p_to text, p_version integer, p_actor text, p_reason text, p_metadata jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.record_state(p_restaurant_id bigint, p_booking_id bigint, p_from text, p_to text, p_version integer, p_actor text, p_reason text, p_metadata jsonb, p_queued boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.refresh_table_combinations(p_restaurant_id bigint) FROM PUBLIC;
 
@@ -5817,6 +5853,8 @@ REVOKE ALL ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day d
 GRANT ALL ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.sorted_ids(p_ids bigint[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.state_topic(p_from text, p_to text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.strategy_priority(p_strategy text) FROM PUBLIC;
 

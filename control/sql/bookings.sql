@@ -178,7 +178,7 @@ begin
   end if;
 
   perform allocator.record_state(p_restaurant_id, v_booking.id, null, 'created', v_booking.version,
-    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period));
+    p_actor, 'created', pg_catalog.jsonb_build_object('party_size', p_party_size, 'period', v_period), p_enqueue);
   if p_enqueue then
     perform allocator.enqueue(p_restaurant_id, v_booking.id, 'created');
   end if;

@@ -210,6 +210,29 @@ $$;
 comment on function allocator.record_attempt(allocator.bookings, integer, text, text, bigint[], numeric, text, text, timestamptz, jsonb) is
   'Write one booking_assignment_attempts row (duration measured from p_started)';
 
+-- The outcome of one assignment attempt as an event, with the payload the source documents
+-- specify: succeeded (seated), failed (tried and not seated, or no table fits the party) or
+-- aborted (not tried: the breaker open, no permit, the booking's row held elsewhere).
+create or replace function allocator.assignment_event(
+  p_booking allocator.bookings,
+  p_outcome text,
+  p_attempt integer,
+  p_strategy text,
+  p_reason text
+) returns bigint
+language sql
+volatile
+as $$
+  select allocator.emit_event(p_booking.restaurant_id, 'booking.assignment_' || p_outcome, p_booking.id,
+    pg_catalog.jsonb_build_object('booking_id', p_booking.id, 'partySize', p_booking.party_size,
+      'timeslot', pg_catalog.jsonb_build_object('start', pg_catalog.lower(p_booking.period),
+                                                'end', pg_catalog.upper(p_booking.period)),
+      'attempt', p_attempt, 'strategy', p_strategy, 'reason', p_reason))
+$$;
+
+comment on function allocator.assignment_event(allocator.bookings, text, integer, text, text) is
+  'Emit booking.assignment_succeeded, _failed or _aborted with {booking_id, partySize, timeslot {start, end}, attempt, strategy, reason}';
+
 create or replace function allocator.outcome(
   p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer default null,
   p_strategy text default null, p_table_ids bigint[] default null, p_booking_id bigint default null
@@ -239,6 +262,7 @@ as $$
 declare
   v_delay integer;
 begin
+  perform allocator.assignment_event(p_booking, 'failed', p_attempt, null, p_reason);
   if p_attempt >= (p_settings #>> '{retry,max_attempts}')::integer then
     perform allocator.transition(p_booking.id, p_booking.version, 'manual_review', p_actor,
       pg_catalog.format('%s after %s attempts', p_reason, p_attempt));
@@ -269,6 +293,7 @@ language plpgsql
 volatile
 as $$
 begin
+  perform allocator.assignment_event(p_booking, 'aborted', p_booking.assignment_attempts, null, p_reason);
   perform allocator.transition(p_booking.id, p_booking.version, 'manual_review', p_actor,
     pg_catalog.format('%s after %s deferrals', p_reason, p_deferrals),
     pg_catalog.jsonb_build_object('deferrals', p_deferrals));
@@ -307,6 +332,7 @@ begin
   if v_deferrals >= p_max_deferrals then
     return allocator.review_deferred(p_booking, p_reason, v_deferrals, p_actor);
   end if;
+  perform allocator.assignment_event(p_booking, 'aborted', p_booking.assignment_attempts, null, p_reason);
   return allocator.outcome('retry', p_reason, p_booking.assignment_attempts, p_delay_ms, null, null, p_booking.id);
 end
 $$;
@@ -385,6 +411,10 @@ begin
                  for update skip locked) l
        where q.restaurant_id = l.restaurant_id and q.booking_id = l.booking_id;
       if found then
+        -- The booking as last committed: its row is another session's.
+        select b.* into v_booking from allocator.bookings b
+         where b.restaurant_id = v_restaurant_id and b.id = p_booking_id;
+        perform allocator.assignment_event(v_booking, 'aborted', v_booking.assignment_attempts, null, 'row_locked');
         return allocator.outcome('retry', 'row_locked', 0, 1000, null, null, p_booking_id);
       end if;
     end if;
@@ -449,6 +479,8 @@ begin
     if not allocator.party_fits_layout(v_booking.restaurant_id, v_booking.party_size) then
       perform allocator.record_attempt(v_booking, v_booking.assignment_attempts + 1, p_worker, null, null, null,
         'manual_review', 'no_table_fits_party', v_started, pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
+      perform allocator.assignment_event(v_booking, 'failed', v_booking.assignment_attempts + 1, null,
+        'no_table_fits_party');
       v_booking := allocator.transition(v_booking.id, v_booking.version, 'manual_review', v_actor,
         pg_catalog.format('no table or combination seats a party of %s', v_booking.party_size));
       perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
@@ -518,6 +550,7 @@ begin
       perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
         v_plan.score, 'confirmed', null, v_started,
         pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait, 'plans_tried', v_tried, 'breaker', v_breaker));
+      perform allocator.assignment_event(v_booking, 'succeeded', v_attempt, v_plan.strategy, null);
       perform allocator.breaker_record(v_booking.restaurant_id, true);
       return allocator.outcome('confirmed', null, v_attempt, null, v_plan.strategy, v_plan.table_ids, p_booking_id);
     end loop;

@@ -65,7 +65,7 @@ as $$
     from allocator.booking_state_history h
    where not exists (select 1 from allocator.events e
                       where e.restaurant_id = h.restaurant_id and e.booking_id = h.booking_id
-                        and e.topic = 'booking.' || h.to_state and (e.payload ->> 'version')::integer = h.version)
+                        and e.topic = allocator.state_topic(h.from_state, h.to_state) and (e.payload ->> 'version')::integer = h.version)
   ) v
   where allocator.tenant_allows(v.restaurant_id)
 $$;

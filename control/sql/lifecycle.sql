@@ -77,19 +77,37 @@ $$;
 comment on function allocator.actor_role(text) is
   'The role part of an actor (app, worker, staff, optimizer, system); raises invalid_argument otherwise';
 
--- Whether an event gives a worker new work, and so NOTIFYs: a booking created, or put back on
--- the queue by anyone but a worker (a worker's own retries are due at a time it knows).
+-- Whether an event gives a worker new work, and so NOTIFYs: a booking created on the queue or
+-- modified, or put back on the queue by anyone but a worker (a worker's own retries are due
+-- at a time it knows).
 create or replace function allocator.event_wakes_workers(p_topic text, p_payload jsonb) returns boolean
 language sql
 immutable
 as $$
-  select p_topic = 'booking.created'
+  select (p_topic = 'booking.created' and coalesce((p_payload ->> 'queued')::boolean, true))
+      or p_topic = 'booking.modified'
       or (p_topic = 'booking.assignment_pending'
           and coalesce(p_payload ->> 'actor', '') not like 'worker:%')
 $$;
 
 comment on function allocator.event_wakes_workers(text, jsonb) is
-  'Whether an event NOTIFYs allocator_events: booking.created, and booking.assignment_pending by anyone but a worker';
+  'Whether an event NOTIFYs allocator_events: booking.created when the booking was queued (not one book confirmed at once), booking.modified, and booking.assignment_pending by anyone but a worker';
+
+-- The event topic of a state change: booking.<to state>; a change that keeps the state is
+-- not a new state for guests to hear of: a confirmed booking moved to other tables is
+-- booking.tables_changed (internal: guests are not told), any other booking.modified.
+create or replace function allocator.state_topic(p_from text, p_to text) returns text
+language sql
+immutable
+parallel safe
+as $$
+  select case when p_from is distinct from p_to then 'booking.' || p_to
+              when p_to = 'confirmed' then 'booking.tables_changed'
+              else 'booking.modified' end
+$$;
+
+comment on function allocator.state_topic(text, text) is
+  'Event topic of a state change: booking.<to>, or booking.tables_changed (confirmed to confirmed: a move, never a second confirmation) or booking.modified (any other change that keeps the state)';
 
 create or replace function allocator.emit_event(
   p_restaurant_id bigint,
@@ -118,7 +136,7 @@ end
 $$;
 
 comment on function allocator.emit_event(bigint, text, bigint, jsonb) is
-  'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (booking.created, booking.assignment_pending by anyone but a worker) also NOTIFYs allocator_events with its id';
+  'Append an event to the outbox in the caller''s transaction; an event that gives a worker new work (event_wakes_workers) also NOTIFYs allocator_events with its id';
 
 create or replace function allocator.record_state(
   p_restaurant_id bigint,
@@ -128,7 +146,8 @@ create or replace function allocator.record_state(
   p_version integer,
   p_actor text,
   p_reason text,
-  p_metadata jsonb
+  p_metadata jsonb,
+  p_queued boolean
 ) returns bigint
 language plpgsql
 volatile
@@ -138,14 +157,14 @@ begin
          (restaurant_id, booking_id, from_state, to_state, version, actor, reason, metadata)
   values (p_restaurant_id, p_booking_id, p_from, p_to, p_version, p_actor, p_reason,
           coalesce(p_metadata, '{}'::jsonb));
-  return allocator.emit_event(p_restaurant_id, 'booking.' || p_to, p_booking_id,
+  return allocator.emit_event(p_restaurant_id, allocator.state_topic(p_from, p_to), p_booking_id,
     pg_catalog.jsonb_build_object('booking_id', p_booking_id, 'from', p_from, 'to', p_to,
-                                  'version', p_version, 'actor', p_actor));
+                                  'version', p_version, 'actor', p_actor, 'queued', p_queued));
 end
 $$;
 
-comment on function allocator.record_state(bigint, bigint, text, text, integer, text, text, jsonb) is
-  'Write the history row and the event of one state change (used by transition and create_booking)';
+comment on function allocator.record_state(bigint, bigint, text, text, integer, text, text, jsonb, boolean) is
+  'Write the history row and the event of a booking''s first state, created (used by insert_booking); the event says whether the booking was queued';
 
 create or replace function allocator.check_version(p_booking allocator.bookings, p_expected_version integer) returns void
 language plpgsql
@@ -267,7 +286,7 @@ begin
     from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n);
   with e as (
     insert into allocator.events (restaurant_id, topic, booking_id, payload)
-    select v_new.restaurant_id, 'booking.' || s.t, v_new.id,
+    select v_new.restaurant_id, allocator.state_topic(s.f, s.t), v_new.id,
            pg_catalog.jsonb_build_object('booking_id', v_new.id, 'from', s.f, 'to', s.t,
                                          'version', v_old.version + s.n::integer, 'actor', p_actor)
       from rows from (pg_catalog.unnest(pg_catalog.array_prepend(v_old.state, p_states[1:v_steps - 1])), pg_catalog.unnest(p_states)) with ordinality s(f, t, n)

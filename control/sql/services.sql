@@ -551,6 +551,7 @@ begin
     end;
     perform allocator.record_attempt(v_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
       'confirmed', null, v_started);
+    perform allocator.assignment_event(v_booking, 'succeeded', 1, v_plan.strategy, null);
     select b.* into v_booking from allocator.bookings b
      where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
     return allocator.booking_json(v_booking)

@@ -1,6 +1,6 @@
 -- The assignment engine with a frozen clock: scoring, capacity edges, the coordinator path,
 -- retries with backoff, breaker, shadow mode and the kill switch.
-select plan(36);
+select plan(41);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 -- E1, E2: 2-tops; E3: a 4-top (min 2); E4+E5 adjacent 4-tops; Z1 in zone Window.
@@ -54,12 +54,18 @@ select is((select count(*)::int from allocator.allocations where booking_id = :b
 select is((select result from allocator.booking_attempts(:b7)), 'confirmed', 'the attempt is recorded');
 select ok(not exists (select 1 from allocator.assignment_queue where booking_id = :b7), 'and the booking leaves the queue');
 select is(allocator.process_booking(:b7, 'w2') ->> 'reason', 'state_confirmed', 'processing again is a noop with a reason');
+select is((select payload - 'booking_id' from allocator.events where booking_id = :b7 and topic = 'booking.assignment_succeeded'),
+  jsonb_build_object('partySize', 7, 'timeslot', jsonb_build_object('start', '2026-06-01 19:00+00'::timestamptz, 'end', '2026-06-01 21:00+00'::timestamptz),
+                     'attempt', 1, 'strategy', 'optimal_fit', 'reason', null),
+  'one booking.assignment_succeeded event with party size, timeslot, attempt and strategy');
 
 select pg_temp.book(9, '2026-06-01 19:00+00') as b9 \gset
 select is(allocator.process_booking(:b9, 'w1') ->> 'outcome', 'manual_review', 'a party no table or combination seats');
 select is((select manual_review_reason from allocator.bookings where id = :b9), 'no table or combination seats a party of 9',
   'goes to manual review at once, with the reason');
 select is((select count(*)::int from allocator.booking_attempts(:b9)), 1, 'after a single attempt');
+select is((select payload ->> 'reason' from allocator.events where booking_id = :b9 and topic = 'booking.assignment_failed'),
+  'no_table_fits_party', 'booking.assignment_failed says why');
 
 -- retries and backoff when everything that fits is taken
 select pg_temp.book(7, '2026-06-01 20:00+00') as late \gset
@@ -77,12 +83,20 @@ select is(allocator.process_booking(:late, 'w1') ->> 'attempt', '2', 'the second
 select allocator.freeze_clock('2026-06-01 12:00:20+00');
 select is(allocator.process_booking(:late, 'w1') ->> 'outcome', 'manual_review', 'the last attempt sends it to manual review');
 select is((select count(distinct attempt)::int from allocator.booking_attempts(:late)), 3, 'after max_attempts attempts');
+select results_eq(format($$select (payload ->> 'attempt')::int, payload ->> 'reason' from allocator.events
+                          where booking_id = %s and topic = 'booking.assignment_failed' order by id$$, :late),
+  $$ values (1, 'no_free_table'), (2, 'no_free_table'), (3, 'no_free_table') $$,
+  'one booking.assignment_failed per attempt, numbered, with its reason');
 
 -- circuit breaker
 select is(allocator.breaker_record(:r, false), 'closed', 'one failure keeps the breaker closed');
 select allocator.breaker_record(:r, false), allocator.breaker_record(:r, false), allocator.breaker_record(:r, false);
 select is(allocator.breaker_record(:r, false), 'open', 'failure_threshold failures open it');
 select is(allocator.breaker_allow(:r), 'open', 'an open breaker refuses calls');
+select pg_temp.book(2, '2026-06-01 14:00+00') as bo \gset
+select is(allocator.process_booking(:bo, 'w1') ->> 'reason', 'circuit_open', 'a booking meets the open breaker');
+select is((select payload ->> 'reason' from allocator.events where booking_id = :bo and topic = 'booking.assignment_aborted'),
+  'circuit_open', 'booking.assignment_aborted: not tried, and why');
 select allocator.freeze_clock('2026-06-01 12:01:00+00');
 select is(allocator.breaker_allow(:r), 'half_open', 'after the cooldown it is half-open');
 select is(allocator.breaker_record(:r, true), 'closed', 'a success in half-open closes it');

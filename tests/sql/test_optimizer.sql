@@ -1,5 +1,5 @@
 -- optimize_day proposes without writing; apply_optimal_assignment applies real improvements only.
-select plan(20);
+select plan(21);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 select (allocator.import_layout('{"name": "Optimizer", "timezone": "Europe/Paris", "settings": {"buffer_minutes": 0},
@@ -49,6 +49,8 @@ select results_eq(format('select table_id from allocator.allocations where booki
 select is((select actor from allocator.booking_state_history where booking_id = :a order by version desc limit 1), 'optimizer',
   'the history names the optimizer');
 select is((select state from allocator.bookings where id = :b), 'confirmed', 'the four are confirmed');
+select results_eq(format($$select topic from allocator.events where booking_id = %s and (payload ->> 'actor') = 'optimizer'$$, :a),
+  $$ values ('booking.tables_changed') $$, 'the move is booking.tables_changed, never a second booking.confirmed');
 select is((select status || ': ' || rationale from allocator.optimizer_runs where restaurant_id = :r order by id desc limit 1),
   'applied: score 200980 -> 601997 (+199.53%): 4 more covers seated, 1 moved', 'the run and its rationale are recorded');
 

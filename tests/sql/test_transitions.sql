@@ -32,7 +32,7 @@ begin
   select count(*) into v_history from allocator.booking_state_history
    where booking_id = v_id and from_state = p_from and to_state = p_to and version = 2 and actor = 'staff:test';
   select count(*) into v_events from allocator.events
-   where booking_id = v_id and topic = 'booking.' || p_to and (payload ->> 'version')::int = 2;
+   where booking_id = v_id and topic = allocator.state_topic(p_from, p_to) and (payload ->> 'version')::int = 2;
   select * into v_booking from allocator.bookings where id = v_id;
   if v_history = 1 and v_events = 1 and v_booking.state = p_to and v_booking.version = 2
      and (select count(*) from allocator.booking_state_history where booking_id = v_id) = 1

@@ -9,5 +9,6 @@ drop function if exists allocator.party_turn_minutes(allocator.restaurants, allo
 drop function if exists allocator.service_json(allocator.services);
 drop function if exists allocator.service_at(allocator.restaurants, timestamptz);
 drop function if exists allocator.pacing_allows(allocator.restaurants, allocator.services, timestamptz, integer);
+drop function if exists allocator.record_state(bigint, bigint, text, text, integer, text, text, jsonb, boolean);
 drop table allocator.special_days;
 alter table allocator.services drop column turn_minutes;

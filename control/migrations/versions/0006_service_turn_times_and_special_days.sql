@@ -29,3 +29,6 @@ alter table allocator.special_days enable row level security;
 
 -- set_service gains the turn times: a new signature.
 drop function if exists allocator.set_service(bigint, text, integer[], time, time, integer, integer);
+
+-- record_state says in its event whether the new booking was queued: a new signature.
+drop function if exists allocator.record_state(bigint, bigint, text, text, integer, text, text, jsonb);

@@ -168,9 +168,7 @@ def layout_show(restaurant_id: int) -> None:
 
 @app.command("demo")
 def demo(
-    bookings: Annotated[
-        int, typer.Option(min=0, help="How many guests search and book.")
-    ] = 500,
+    bookings: Annotated[int, typer.Option(min=0, help="How many guests search and book.")] = 500,
     workers: Annotated[int, typer.Option(min=1, max=64, help="How many worker processes.")] = 2,
 ) -> None:
     """The main job: database, migrations, sample restaurant, workers, guests booking."""
@@ -273,6 +271,19 @@ def worker(
     notifications: Annotated[
         Path | None, typer.Option(help="JSON-lines file that receives customer notifications.")
     ] = None,
+    smtp: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT of an SMTP server that receives customer notifications."),
+    ] = None,
+    mail_from: Annotated[
+        str, typer.Option(help="Sender address of mailed notifications.")
+    ] = "bookings@localhost",
+    mail_lease_seconds: Annotated[
+        int,
+        typer.Option(
+            min=1, max=3600, help="How long a mail claim lasts before another sender may take it."
+        ),
+    ] = 60,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     lease_seconds: Annotated[
         int,
@@ -285,6 +296,7 @@ def worker(
     ] = 15,
 ) -> None:
     """Process bookings: LISTEN allocator_events, claim due work, call process_booking."""
+    from control.mail import MailConfig
     from control.worker import Worker, WorkerConfig, configure_logging
 
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -293,11 +305,22 @@ def worker(
             param_hint="'--log-level'",
         )
     configure_logging(log_level.upper())
+    mail = None
+    if smtp is not None:
+        host, _, port = smtp.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise typer.BadParameter(f"{visible(smtp)!r} is not HOST:PORT", param_hint="'--smtp'")
+        if "@" not in mail_from:
+            raise typer.BadParameter(
+                f"{visible(mail_from)!r} is not an address", param_hint="'--mail-from'"
+            )
+        mail = MailConfig(host, int(port), mail_from, lease_seconds=mail_lease_seconds)
     config = WorkerConfig(
         concurrency=concurrency,
         poll_interval=poll_interval,
         batch=batch,
         notifications=notifications,
+        mail=mail,
         worker_lease_seconds=lease_seconds,
     )
     if name:

@@ -204,3 +204,9 @@ select b.id, b.state,
                        order by h.version desc limit 1) m
  where b.restaurant_id = %s and b.id = any(%s)
  order by b.id;
+
+-- name: claim_mail
+select * from allocator.claim_mail(%s, %s, %s);
+
+-- name: mail_outcome
+select allocator.mail_outcome(%s, %s, %s, %s, %s, %s);

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from control.mail import MailConfig, Mailer
 from control.queries import query
 
 # Exit code of a worker whose --name another live worker holds.
@@ -115,6 +116,8 @@ class WorkerConfig:
     claim_lease_seconds: int = 30
     worker_lease_seconds: int = 15
     notifications: Path | None = None
+    # Customer notifications by mail, when set.
+    mail: MailConfig | None = None
     max_backoff: float = 5.0
     # How long one database call may take before its connection is presumed dead.
     io_timeout: float = 15.0
@@ -180,6 +183,8 @@ class Worker:
             for i in range(cfg.concurrency)
         ]
         threads.append(threading.Thread(target=self._heartbeat, name="heartbeat"))
+        if cfg.mail is not None:
+            threads.append(threading.Thread(target=self._mailer, args=(cfg.mail,), name="mailer"))
         for thread in threads:
             thread.start()
         try:
@@ -323,11 +328,11 @@ class Worker:
 
     def _fan_out_batch(self, conn: psycopg.Connection[Any]) -> int:
         """One batch of the notification handler; how many notifications it wrote."""
-        if self.config.notifications is None:
+        if self.config.notifications is None and self.config.mail is None:
             return 0
         with conn.transaction():
             rows = conn.execute(query("deliver_notifications")).fetchall()
-            if rows:
+            if rows and self.config.notifications is not None:
                 # Written before the cursor commits: a crash here redelivers, never loses.
                 with self.config.notifications.open("a") as sink:
                     for (payload,) in rows:
@@ -388,6 +393,28 @@ class Worker:
                     sqlstate=getattr(exc, "sqlstate", None),
                 )
                 self.stop.wait(backoff)
+
+    def _mailer(self, config: MailConfig) -> None:
+        """Mail the notifications that have an address, claiming them as this process (its
+        owner string, unique to the process: a restarted worker does not inherit claims)."""
+        mailer = Mailer(config, self.owner)
+        backoff = 0.1
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    application_name=f"allocator-mailer:{self.config.name}",
+                ) as conn:
+                    backoff = 0.1
+                    while not self.stop.is_set():
+                        if mailer.run_once(conn) == 0:
+                            self.stop.wait(self.config.poll_interval)
+            except psycopg.Error as exc:
+                _log(logging.WARNING, "mailer failed", error=str(exc), retry_in_s=backoff)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff)
+        _log(logging.INFO, "mailer stopped", sent=mailer.sent)
 
     def _heartbeat(self) -> None:
         interval = self.config.worker_lease_seconds / 3

@@ -313,8 +313,12 @@ CREATE TABLE allocator.bookings (
     created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
     updated_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
     external_id text,
+    guest_email text,
+    locale text,
     CONSTRAINT bookings_assignment_attempts_check CHECK ((assignment_attempts >= 0)),
     CONSTRAINT bookings_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200))),
+    CONSTRAINT bookings_guest_email_check CHECK (((guest_email IS NULL) OR (((length(guest_email) >= 3) AND (length(guest_email) <= 254)) AND (guest_email ~ '^[^@\s<>]+@[^@\s<>]+$'::text)))),
+    CONSTRAINT bookings_locale_check CHECK (((locale IS NULL) OR (locale ~ '^[a-z]{2,3}(-[A-Z]{2})?$'::text))),
     CONSTRAINT bookings_party_size_check CHECK (((party_size >= 1) AND (party_size <= 100))),
     CONSTRAINT bookings_period_check CHECK (((NOT isempty(period)) AND (NOT lower_inf(period)) AND (NOT upper_inf(period)) AND lower_inc(period) AND (NOT upper_inc(period)))),
     CONSTRAINT bookings_version_check CHECK ((version >= 1))
@@ -323,6 +327,10 @@ CREATE TABLE allocator.bookings (
 COMMENT ON TABLE allocator.bookings IS 'A booking: party size and period [start, end); state is written only by the lifecycle functions; version guards concurrent changes';
 
 COMMENT ON COLUMN allocator.bookings.external_id IS 'The booking''s id in the system it was imported from (allocator import bookings); null for bookings made here';
+
+COMMENT ON COLUMN allocator.bookings.guest_email IS 'The guest''s e-mail address for customer notifications; NULL: none are mailed';
+
+COMMENT ON COLUMN allocator.bookings.locale IS 'The guest''s locale (en, it, pt-BR) for the wording of notifications; NULL: the restaurant''s locale setting';
 
 CREATE FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) RETURNS bigint
     LANGUAGE sql
@@ -457,7 +465,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) IS 'The booking''s period extended by the restaurant''s buffer_minutes: how long its tables are taken';
 
-CREATE FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text DEFAULT NULL::text, p_preferred_zone text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT 'app'::text) RETURNS jsonb
+CREATE FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text DEFAULT NULL::text, p_preferred_zone text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT 'app'::text, p_guest_email text DEFAULT NULL::text, p_locale text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -475,6 +483,7 @@ begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_party_size(p_party_size);
   perform allocator.check_idempotency_key(p_idempotency_key);
+  perform allocator.check_contact(p_guest_email, p_locale);
   if p_start is null or p_start not between allocator.now() - interval '1 hour' and allocator.now() + interval '2 years' then
     perform allocator.raise_error('invalid_argument', 'a booking starts between now and two years ahead',
       pg_catalog.format('got %s', coalesce(p_start::text, 'NULL')));
@@ -485,7 +494,7 @@ begin
        select 1 from allocator.bookings b
         where b.restaurant_id = v_restaurant.id and b.idempotency_key = p_idempotency_key) then
     v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
-      p_preferred_zone, p_metadata, p_actor, false);
+      p_preferred_zone, p_metadata, p_actor, false, p_guest_email, p_locale);
     return v_result || pg_catalog.jsonb_build_object('table_ids',
       (select pg_catalog.array_agg(a.table_id order by a.table_id) from allocator.allocations a
         where a.restaurant_id = v_restaurant.id and a.booking_id = (v_result ->> 'booking_id')::bigint));
@@ -526,7 +535,7 @@ begin
   end if;
 
   v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
-    p_preferred_zone, p_metadata, p_actor, false);
+    p_preferred_zone, p_metadata, p_actor, false, p_guest_email, p_locale);
   select b.* into v_booking from allocator.bookings b
    where b.restaurant_id = v_restaurant.id and b.id = (v_result ->> 'booking_id')::bigint;
   -- created -> assigned -> confirmed, as an application holding and confirming tables
@@ -558,7 +567,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) IS 'Book at once, in one transaction: the booking is confirmed with its tables, or refused with outside_service (RA013) or unavailable (RA014) and a DETAIL {"alternatives": [up to three start times]}; nothing is written when refused. The same idempotency key returns the same booking';
+COMMENT ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) IS 'Book at once, in one transaction (with the guest''s e-mail address and locale for notifications when given): the booking is confirmed with its tables, or refused with outside_service (RA013) or unavailable (RA014) and a DETAIL {"alternatives": [up to three start times]}; nothing is written when refused. The same idempotency key returns the same booking';
 
 CREATE FUNCTION allocator.booking_attempts(p_booking_id bigint) RETURNS TABLE(attempt integer, worker text, strategy text, table_ids bigint[], score numeric, result text, reason text, duration_ms numeric, created_at timestamp with time zone)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -879,6 +888,24 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.check_can_move(p_booking allocator.bookings, p_to_state text, p_refusal text, p_hint text) IS 'Raise invalid_transition (RA005), worded with p_refusal, unless the booking may move to p_to_state';
+
+CREATE FUNCTION allocator.check_contact(p_guest_email text, p_locale text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+begin
+  if p_guest_email is not null
+     and (pg_catalog.length(p_guest_email) not between 3 and 254 or p_guest_email !~ '^[^@\s<>]+@[^@\s<>]+$') then
+    perform allocator.raise_error('invalid_argument', 'guest_email must be an e-mail address of at most 254 characters',
+      pg_catalog.format('got %s', pg_catalog.left(p_guest_email, 300)));
+  end if;
+  if p_locale is not null and p_locale !~ '^[a-z]{2,3}(-[A-Z]{2})?$' then
+    perform allocator.raise_error('invalid_argument', 'locale must be a language tag such as en, it or pt-BR',
+      pg_catalog.format('got %s', pg_catalog.left(p_locale, 300)));
+  end if;
+end
+$_$;
+
+COMMENT ON FUNCTION allocator.check_contact(p_guest_email text, p_locale text) IS 'Raise invalid_argument (RA001) unless the guest''s e-mail address and locale are well formed (each may be NULL)';
 
 CREATE FUNCTION allocator.check_day_change(p_restaurant allocator.restaurants, p_what text, p_day date, p_reason text) RETURNS void
     LANGUAGE plpgsql STABLE
@@ -1273,6 +1300,42 @@ $$;
 
 COMMENT ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) IS 'Lease up to p_limit due queue rows to p_worker for p_lease_seconds (FOR UPDATE SKIP LOCKED: concurrent workers never get the same row); a tenant-restricted login claims only its restaurants'' rows';
 
+CREATE FUNCTION allocator.claim_mail(p_sender text, p_limit integer DEFAULT 20, p_lease_seconds integer DEFAULT 60) RETURNS TABLE(restaurant_id bigint, id bigint, booking_id bigint, event_id bigint, kind text, payload jsonb, email text, locale text, attempts integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+begin
+  perform allocator.check_length('sender', p_sender);
+  perform allocator.check_argument('limit', p_limit, 1, 1000);
+  perform allocator.check_argument('lease seconds', p_lease_seconds, 1, 3600);
+  -- Claims whose sender is gone: still sending, safe to send again; committing, in doubt.
+  update allocator.notifications n
+     set status = case n.status when 'sending' then 'pending' else 'in_doubt' end,
+         claimed_until = null
+    from (select x.restaurant_id, x.id from allocator.notifications x
+           where x.status in ('sending', 'committing') and x.claimed_until < allocator.now()
+             and allocator.tenant_allows(x.restaurant_id)
+           for update skip locked) x
+   where n.restaurant_id = x.restaurant_id and n.id = x.id;
+  return query
+  update allocator.notifications n
+     set status = 'sending', claimed_by = p_sender,
+         claimed_until = allocator.now() + pg_catalog.make_interval(secs => p_lease_seconds),
+         attempts = n.attempts + 1
+    from (select x.restaurant_id, x.id from allocator.notifications x
+           where x.status = 'pending' and (x.retry_at is null or x.retry_at <= allocator.now())
+             and allocator.tenant_allows(x.restaurant_id)
+           order by x.id
+           limit p_limit
+           for update skip locked) c
+   where n.restaurant_id = c.restaurant_id and n.id = c.id
+  returning n.restaurant_id, n.id, n.booking_id, n.event_id, n.kind, n.payload, n.email, n.locale, n.attempts;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.claim_mail(p_sender text, p_limit integer, p_lease_seconds integer) IS 'Claim up to p_limit pending mail notifications for p_sender for p_lease_seconds (status sending); first returns expired claims to pending (were sending) or in_doubt (were committing)';
+
 CREATE FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1438,17 +1501,17 @@ $$;
 
 COMMENT ON FUNCTION allocator.confirm_on_tables(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean, p_actor text, p_reason text, p_manual text) IS 'Allocate the tables to the booking as confirmed seats and confirm it (shared by the manual actions)';
 
-CREATE FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer DEFAULT NULL::integer, p_idempotency_key text DEFAULT NULL::text, p_preferred_zone text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT 'app'::text) RETURNS jsonb
+CREATE FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer DEFAULT NULL::integer, p_idempotency_key text DEFAULT NULL::text, p_preferred_zone text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT 'app'::text, p_guest_email text DEFAULT NULL::text, p_locale text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
   return allocator.insert_booking(p_restaurant_id, p_party_size, p_start, p_duration_minutes,
-    p_idempotency_key, p_preferred_zone, p_metadata, p_actor, true);
+    p_idempotency_key, p_preferred_zone, p_metadata, p_actor, true, p_guest_email, p_locale);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) IS 'Create a booking (state created, queued for assignment). Duration defaults to the turn time for the party; the same idempotency key with the same arguments returns the same booking, with other arguments raises idempotency_mismatch (RA008)';
+COMMENT ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) IS 'Create a booking (state created, queued for assignment), with the guest''s e-mail address and locale for notifications when given. Duration defaults to the turn time for the party; the same idempotency key with the same arguments returns the same booking, with other arguments raises idempotency_mismatch (RA008)';
 
 CREATE FUNCTION allocator.cron_plan() RETURNS TABLE(jobname text, schedule text, command text)
     LANGUAGE sql STABLE
@@ -1495,6 +1558,7 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
     "hold_ttl_seconds": 120,
     "max_combination_size": 3,
     "preferred_zone": null,
+    "locale": "en",
     "retry": {"max_attempts": 5, "base_delay_ms": 500, "max_delay_ms": 60000, "jitter": 0.2, "max_deferrals": 100},
     "strategy_weights": {
       "optimal_fit": 1.0,
@@ -1563,10 +1627,24 @@ CREATE TABLE allocator.notifications (
     kind text NOT NULL,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
-    CONSTRAINT notifications_kind_check CHECK ((kind = ANY (ARRAY['confirmed'::text, 'manual_review'::text])))
+    email text,
+    locale text DEFAULT 'en'::text NOT NULL,
+    status text DEFAULT 'unmailed'::text NOT NULL,
+    message_id text,
+    claimed_by text,
+    claimed_until timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    retry_at timestamp with time zone,
+    sent_at timestamp with time zone,
+    last_error text,
+    CONSTRAINT notifications_kind_check CHECK ((kind = ANY (ARRAY['confirmed'::text, 'manual_review'::text]))),
+    CONSTRAINT notifications_last_error_check CHECK ((length(last_error) <= 2000)),
+    CONSTRAINT notifications_status_check CHECK ((status = ANY (ARRAY['unmailed'::text, 'pending'::text, 'sending'::text, 'committing'::text, 'sent'::text, 'failed'::text, 'in_doubt'::text])))
 );
 
 COMMENT ON TABLE allocator.notifications IS 'Outbox of customer notifications (booking confirmed, booking sent to manual review), one per event';
+
+COMMENT ON COLUMN allocator.notifications.status IS 'Mail delivery: unmailed (no address), pending, sending (claimed, message not yet handed over), committing (handed over, answer pending), sent, failed (refused for good), in_doubt (its sender died while committing: not sent again automatically)';
 
 CREATE FUNCTION allocator.deliver_notifications(p_limit integer DEFAULT 500) RETURNS SETOF allocator.notifications
     LANGUAGE sql SECURITY DEFINER
@@ -1576,17 +1654,20 @@ CREATE FUNCTION allocator.deliver_notifications(p_limit integer DEFAULT 500) RET
     select e.* from allocator.read_events('notifications', p_limit) e
      where e.topic in ('booking.confirmed', 'booking.manual_review')
   )
-  insert into allocator.notifications (restaurant_id, booking_id, event_id, kind, payload)
+  insert into allocator.notifications (restaurant_id, booking_id, event_id, kind, payload, email, locale, status)
   select e.restaurant_id, e.booking_id, e.id, pg_catalog.substr(e.topic, 9),
          pg_catalog.jsonb_build_object(
            'booking_id', b.id, 'restaurant', r.name, 'party_size', b.party_size,
            'start', pg_catalog.lower(b.period), 'timezone', r.timezone,
+           'locale', coalesce(b.locale, r.settings ->> 'locale', 'en'),
            'kind', pg_catalog.substr(e.topic, 9),
            'tables', (select coalesce(pg_catalog.jsonb_agg(t.label order by t.label), '[]'::jsonb)
                         from allocator.allocations a join allocator.tables t
                           on t.restaurant_id = a.restaurant_id and t.id = a.table_id
                        where a.restaurant_id = b.restaurant_id and a.booking_id = b.id),
-           'reason', b.manual_review_reason)
+           'reason', b.manual_review_reason),
+         b.guest_email, coalesce(b.locale, r.settings ->> 'locale', 'en'),
+         case when b.guest_email is null then 'unmailed' else 'pending' end
     from events e
     join allocator.bookings b on b.restaurant_id = e.restaurant_id and b.id = e.booking_id
     join allocator.restaurants r on r.id = e.restaurant_id
@@ -2368,7 +2449,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) IS 'Insert one hold or confirmed allocation; an overlap with another allocation of the table raises conflict (RA003)';
 
-CREATE FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean) RETURNS jsonb
+CREATE FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean, p_guest_email text, p_locale text) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 declare
@@ -2386,10 +2467,11 @@ begin
     perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
   end if;
   perform allocator.check_size('metadata', p_metadata, 'metadata_bytes');
+  perform allocator.check_contact(p_guest_email, p_locale);
 
   insert into allocator.bookings
-         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
-  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata)
+         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata, guest_email, locale)
+  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata, p_guest_email, p_locale)
   on conflict (restaurant_id, idempotency_key) do nothing
   returning * into v_booking;
 
@@ -2415,7 +2497,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean) IS 'Validate and insert a booking in state created (queued when p_enqueue), or return the booking its idempotency key names; the body of create_booking and book';
+COMMENT ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean, p_guest_email text, p_locale text) IS 'Validate and insert a booking in state created (queued when p_enqueue), or return the booking its idempotency key names; the body of create_booking and book';
 
 CREATE FUNCTION allocator.is_final(p_state text) RETURNS boolean
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
@@ -2685,6 +2767,49 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) IS 'Lock the rows of the given tables in id order (FOR NO KEY UPDATE) before writing their allocations; with p_wait false a table locked by another transaction raises conflict (RA003) at once, as does a wait cycle';
+
+CREATE FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text DEFAULT NULL::text, p_error text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_row allocator.notifications;
+begin
+  if p_outcome is null or p_outcome not in ('committing', 'sent', 'retry', 'failed', 'in_doubt') then
+    perform allocator.raise_error('invalid_argument',
+      'a mail outcome is committing, sent, retry, failed or in_doubt', pg_catalog.format('got %s', coalesce(p_outcome, 'NULL')));
+  end if;
+  perform allocator.check_length('sender', p_sender);
+  perform allocator.check_length('message id', p_message_id);
+  select n.* into v_row from allocator.notifications n
+   where n.restaurant_id = p_restaurant_id and n.id = p_id and allocator.tenant_allows(n.restaurant_id)
+   for update;
+  if v_row.id is null then
+    perform allocator.raise_error('not_found', pg_catalog.format('notification %s of restaurant %s not found', p_id, p_restaurant_id));
+  end if;
+  -- Only the claim's own sender moves it, and only forward: committing needs a live claim
+  -- (a sender whose claim ran out must not finish the message: another may have it now).
+  if v_row.claimed_by is distinct from p_sender
+     or (p_outcome = 'committing' and (v_row.status <> 'sending' or v_row.claimed_until <= allocator.now()))
+     or (p_outcome <> 'committing' and v_row.status not in ('sending', 'committing', 'in_doubt'))
+     or (p_outcome in ('retry', 'failed') and v_row.status = 'in_doubt') then
+    return false;
+  end if;
+  update allocator.notifications n
+     set status = case p_outcome when 'retry' then 'pending' else p_outcome end,
+         message_id = coalesce(p_message_id, n.message_id),
+         sent_at = case when p_outcome = 'sent' then allocator.now() end,
+         retry_at = case when p_outcome = 'retry'
+                         then allocator.now() + pg_catalog.make_interval(secs => least(3600, 2 ^ least(n.attempts, 12)))
+                    end,
+         claimed_until = case when p_outcome = 'committing' then n.claimed_until end,
+         last_error = pg_catalog.left(coalesce(p_error, n.last_error), 2000)
+   where n.restaurant_id = v_row.restaurant_id and n.id = v_row.id;
+  return true;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) IS 'A sender records what became of a claimed mail notification: committing (all but the final line is with the server; false if the claim ran out: do not finish), sent, retry (the server refused for now: pending again after a backoff), failed (refused for good) or in_doubt (no answer after the final line); false if the claim is not the sender''s';
 
 CREATE FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3868,6 +3993,24 @@ $$;
 
 COMMENT ON FUNCTION allocator.require_staff(p_actor text, p_reason text) IS 'Raise unless the actor''s role is staff and a reason is given';
 
+CREATE FUNCTION allocator.resend_mail(p_restaurant_id bigint, p_id bigint, p_actor text DEFAULT 'staff'::text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  perform allocator.actor_role(p_actor);
+  update allocator.notifications n
+     set status = 'pending', retry_at = null, claimed_by = null, claimed_until = null,
+         last_error = pg_catalog.left(pg_catalog.format('resent by %s after %s: %s', p_actor, n.status,
+                                                         coalesce(n.last_error, '-')), 2000)
+   where n.restaurant_id = p_restaurant_id and n.id = p_id and n.status in ('in_doubt', 'failed')
+     and allocator.tenant_allows(n.restaurant_id);
+  return found;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.resend_mail(p_restaurant_id bigint, p_id bigint, p_actor text) IS 'Send an in_doubt or failed mail notification again (a person checked that the guest did not get it); false if it is neither';
+
 CREATE FUNCTION allocator.restaurants_settings_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -4568,6 +4711,12 @@ begin
   perform allocator.check_turn_minutes('turn_minutes', v_result -> 'turn_minutes');
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
+  if pg_catalog.jsonb_typeof(v_result -> 'locale') is distinct from 'string'
+     or (v_result ->> 'locale') !~ '^[a-z]{2,3}(-[A-Z]{2})?$' then
+    perform allocator.raise_error('invalid_settings',
+      'setting locale must be a language tag such as en, it or pt-BR',
+      pg_catalog.format('got %s', coalesce((v_result -> 'locale')::text, 'nothing')));
+  end if;
   perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);
   perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1,
     allocator.limit_of('combination_size'));
@@ -5302,6 +5451,8 @@ CREATE UNIQUE INDEX holds_one_active_idx ON allocator.holds USING btree (restaur
 
 CREATE INDEX lease_waits_created_idx ON allocator.lease_waits USING btree (created_at);
 
+CREATE INDEX notifications_mail_idx ON allocator.notifications USING btree (status, retry_at) WHERE (status = ANY (ARRAY['pending'::text, 'sending'::text, 'committing'::text]));
+
 CREATE INDEX special_days_service_idx ON allocator.special_days USING btree (restaurant_id, service_id);
 
 CREATE INDEX table_adjacency_b_idx ON allocator.table_adjacency USING btree (restaurant_id, table_b);
@@ -5537,9 +5688,9 @@ REVOKE ALL ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigin
 
 REVOKE ALL ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) FROM PUBLIC;
-GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) TO allocator_app;
-GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) TO allocator_ops;
+REVOKE ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) TO allocator_app;
@@ -5568,6 +5719,8 @@ REVOKE ALL ON FUNCTION allocator.candidates(p_booking allocator.bookings, p_incl
 REVOKE ALL ON FUNCTION allocator.check_argument(p_name text, p_value numeric, p_min numeric, p_max numeric) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_can_move(p_booking allocator.bookings, p_to_state text, p_refusal text, p_hint text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.check_contact(p_guest_email text, p_locale text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_day_change(p_restaurant allocator.restaurants, p_what text, p_day date, p_reason text) FROM PUBLIC;
 
@@ -5600,6 +5753,9 @@ REVOKE ALL ON FUNCTION allocator.check_version(p_booking allocator.bookings, p_e
 REVOKE ALL ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.claim_due(p_worker text, p_limit integer, p_lease_seconds integer) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.claim_mail(p_sender text, p_limit integer, p_lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.claim_mail(p_sender text, p_limit integer, p_lease_seconds integer) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day date, p_service text) TO allocator_ops;
 
@@ -5624,9 +5780,9 @@ REVOKE ALL ON FUNCTION allocator.confirm_hold_allocations(p_hold allocator.holds
 
 REVOKE ALL ON FUNCTION allocator.confirm_on_tables(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean, p_actor text, p_reason text, p_manual text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) FROM PUBLIC;
-GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) TO allocator_app;
-GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text) TO allocator_ops;
+REVOKE ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.cron_plan() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.cron_plan() TO allocator_ops;
@@ -5699,7 +5855,7 @@ REVOKE ALL ON FUNCTION allocator.in_rollout(p_restaurant_id bigint, p_percent in
 
 REVOKE ALL ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean, p_guest_email text, p_locale text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.is_final(p_state text) FROM PUBLIC;
 
@@ -5731,6 +5887,9 @@ REVOKE ALL ON FUNCTION allocator.lock_booking(p_booking_id bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION allocator.lock_hold(p_hold_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) TO allocator_ops;
@@ -5822,6 +5981,9 @@ REVOKE ALL ON FUNCTION allocator.require_restaurant(p_restaurant_id bigint) FROM
 REVOKE ALL ON FUNCTION allocator.require_service(p_restaurant allocator.restaurants, p_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.require_staff(p_actor text, p_reason text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.resend_mail(p_restaurant_id bigint, p_id bigint, p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.resend_mail(p_restaurant_id bigint, p_id bigint, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.restaurants_settings_changed() FROM PUBLIC;
 

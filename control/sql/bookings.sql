@@ -128,6 +128,28 @@ comment on function allocator.zone_id(bigint, text) is 'The id of a zone by name
 
 -- Validates and inserts a booking (state created), or returns the one its idempotency key
 -- already names; queued for the engine (create_booking) or not (book assigns it at once).
+-- The guest's contact: an e-mail address (3 to 254 characters, one @, no spaces or angle
+-- brackets) and a locale tag (en, it, pt-BR), each optional.
+create or replace function allocator.check_contact(p_guest_email text, p_locale text) returns void
+language plpgsql
+immutable
+as $$
+begin
+  if p_guest_email is not null
+     and (pg_catalog.length(p_guest_email) not between 3 and 254 or p_guest_email !~ '^[^@\s<>]+@[^@\s<>]+$') then
+    perform allocator.raise_error('invalid_argument', 'guest_email must be an e-mail address of at most 254 characters',
+      pg_catalog.format('got %s', pg_catalog.left(p_guest_email, 300)));
+  end if;
+  if p_locale is not null and p_locale !~ '^[a-z]{2,3}(-[A-Z]{2})?$' then
+    perform allocator.raise_error('invalid_argument', 'locale must be a language tag such as en, it or pt-BR',
+      pg_catalog.format('got %s', pg_catalog.left(p_locale, 300)));
+  end if;
+end
+$$;
+
+comment on function allocator.check_contact(text, text) is
+  'Raise invalid_argument (RA001) unless the guest''s e-mail address and locale are well formed (each may be NULL)';
+
 create or replace function allocator.insert_booking(
   p_restaurant_id bigint,
   p_party_size integer,
@@ -137,7 +159,9 @@ create or replace function allocator.insert_booking(
   p_preferred_zone text,
   p_metadata jsonb,
   p_actor text,
-  p_enqueue boolean
+  p_enqueue boolean,
+  p_guest_email text,
+  p_locale text
 ) returns jsonb
 language plpgsql
 volatile
@@ -157,10 +181,11 @@ begin
     perform allocator.raise_error('invalid_argument', 'metadata must be a JSON object');
   end if;
   perform allocator.check_size('metadata', p_metadata, 'metadata_bytes');
+  perform allocator.check_contact(p_guest_email, p_locale);
 
   insert into allocator.bookings
-         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata)
-  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata)
+         (restaurant_id, party_size, period, idempotency_key, preferred_zone_id, metadata, guest_email, locale)
+  values (p_restaurant_id, p_party_size, v_period, p_idempotency_key, v_zone, p_metadata, p_guest_email, p_locale)
   on conflict (restaurant_id, idempotency_key) do nothing
   returning * into v_booking;
 
@@ -186,7 +211,7 @@ begin
 end
 $$;
 
-comment on function allocator.insert_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text, boolean) is
+comment on function allocator.insert_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text, boolean, text, text) is
   'Validate and insert a booking in state created (queued when p_enqueue), or return the booking its idempotency key names; the body of create_booking and book';
 
 create or replace function allocator.create_booking(
@@ -197,7 +222,9 @@ create or replace function allocator.create_booking(
   p_idempotency_key text default null,
   p_preferred_zone text default null,
   p_metadata jsonb default '{}'::jsonb,
-  p_actor text default 'app'
+  p_actor text default 'app',
+  p_guest_email text default null,
+  p_locale text default null
 ) returns jsonb
 language plpgsql
 volatile
@@ -206,12 +233,12 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   return allocator.insert_booking(p_restaurant_id, p_party_size, p_start, p_duration_minutes,
-    p_idempotency_key, p_preferred_zone, p_metadata, p_actor, true);
+    p_idempotency_key, p_preferred_zone, p_metadata, p_actor, true, p_guest_email, p_locale);
 end
 $$;
 
-comment on function allocator.create_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text) is
-  'Create a booking (state created, queued for assignment). Duration defaults to the turn time for the party; the same idempotency key with the same arguments returns the same booking, with other arguments raises idempotency_mismatch (RA008)';
+comment on function allocator.create_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text, text, text) is
+  'Create a booking (state created, queued for assignment), with the guest''s e-mail address and locale for notifications when given. Duration defaults to the turn time for the party; the same idempotency key with the same arguments returns the same booking, with other arguments raises idempotency_mismatch (RA008)';
 
 -- Frees everything a booking holds: active holds are released and every allocation
 -- (held or confirmed) is deleted.

@@ -89,17 +89,20 @@ as $$
     select e.* from allocator.read_events('notifications', p_limit) e
      where e.topic in ('booking.confirmed', 'booking.manual_review')
   )
-  insert into allocator.notifications (restaurant_id, booking_id, event_id, kind, payload)
+  insert into allocator.notifications (restaurant_id, booking_id, event_id, kind, payload, email, locale, status)
   select e.restaurant_id, e.booking_id, e.id, pg_catalog.substr(e.topic, 9),
          pg_catalog.jsonb_build_object(
            'booking_id', b.id, 'restaurant', r.name, 'party_size', b.party_size,
            'start', pg_catalog.lower(b.period), 'timezone', r.timezone,
+           'locale', coalesce(b.locale, r.settings ->> 'locale', 'en'),
            'kind', pg_catalog.substr(e.topic, 9),
            'tables', (select coalesce(pg_catalog.jsonb_agg(t.label order by t.label), '[]'::jsonb)
                         from allocator.allocations a join allocator.tables t
                           on t.restaurant_id = a.restaurant_id and t.id = a.table_id
                        where a.restaurant_id = b.restaurant_id and a.booking_id = b.id),
-           'reason', b.manual_review_reason)
+           'reason', b.manual_review_reason),
+         b.guest_email, coalesce(b.locale, r.settings ->> 'locale', 'en'),
+         case when b.guest_email is null then 'unmailed' else 'pending' end
     from events e
     join allocator.bookings b on b.restaurant_id = e.restaurant_id and b.id = e.booking_id
     join allocator.restaurants r on r.id = e.restaurant_id

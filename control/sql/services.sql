@@ -463,7 +463,9 @@ create or replace function allocator.book(
   p_idempotency_key text default null,
   p_preferred_zone text default null,
   p_metadata jsonb default '{}'::jsonb,
-  p_actor text default 'app'
+  p_actor text default 'app',
+  p_guest_email text default null,
+  p_locale text default null
 ) returns jsonb
 language plpgsql
 volatile
@@ -484,6 +486,7 @@ begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_party_size(p_party_size);
   perform allocator.check_idempotency_key(p_idempotency_key);
+  perform allocator.check_contact(p_guest_email, p_locale);
   if p_start is null or p_start not between allocator.now() - interval '1 hour' and allocator.now() + interval '2 years' then
     perform allocator.raise_error('invalid_argument', 'a booking starts between now and two years ahead',
       pg_catalog.format('got %s', coalesce(p_start::text, 'NULL')));
@@ -494,7 +497,7 @@ begin
        select 1 from allocator.bookings b
         where b.restaurant_id = v_restaurant.id and b.idempotency_key = p_idempotency_key) then
     v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
-      p_preferred_zone, p_metadata, p_actor, false);
+      p_preferred_zone, p_metadata, p_actor, false, p_guest_email, p_locale);
     return v_result || pg_catalog.jsonb_build_object('table_ids',
       (select pg_catalog.array_agg(a.table_id order by a.table_id) from allocator.allocations a
         where a.restaurant_id = v_restaurant.id and a.booking_id = (v_result ->> 'booking_id')::bigint));
@@ -535,7 +538,7 @@ begin
   end if;
 
   v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
-    p_preferred_zone, p_metadata, p_actor, false);
+    p_preferred_zone, p_metadata, p_actor, false, p_guest_email, p_locale);
   select b.* into v_booking from allocator.bookings b
    where b.restaurant_id = v_restaurant.id and b.id = (v_result ->> 'booking_id')::bigint;
   -- created -> assigned -> confirmed, as an application holding and confirming tables
@@ -567,5 +570,5 @@ begin
 end
 $$;
 
-comment on function allocator.book(bigint, integer, timestamptz, text, text, jsonb, text) is
-  'Book at once, in one transaction: the booking is confirmed with its tables, or refused with outside_service (RA013) or unavailable (RA014) and a DETAIL {"alternatives": [up to three start times]}; nothing is written when refused. The same idempotency key returns the same booking';
+comment on function allocator.book(bigint, integer, timestamptz, text, text, jsonb, text, text, text) is
+  'Book at once, in one transaction (with the guest''s e-mail address and locale for notifications when given): the booking is confirmed with its tables, or refused with outside_service (RA013) or unavailable (RA014) and a DETAIL {"alternatives": [up to three start times]}; nothing is written when refused. The same idempotency key returns the same booking';

@@ -11,6 +11,7 @@ as $$
     "hold_ttl_seconds": 120,
     "max_combination_size": 3,
     "preferred_zone": null,
+    "locale": "en",
     "retry": {"max_attempts": 5, "base_delay_ms": 500, "max_delay_ms": 60000, "jitter": 0.2, "max_deferrals": 100},
     "strategy_weights": {
       "optimal_fit": 1.0,
@@ -180,6 +181,12 @@ begin
   perform allocator.check_turn_minutes('turn_minutes', v_result -> 'turn_minutes');
 
   perform allocator.check_setting_int('buffer_minutes', v_result -> 'buffer_minutes', 0, 240);
+  if pg_catalog.jsonb_typeof(v_result -> 'locale') is distinct from 'string'
+     or (v_result ->> 'locale') !~ '^[a-z]{2,3}(-[A-Z]{2})?$' then
+    perform allocator.raise_error('invalid_settings',
+      'setting locale must be a language tag such as en, it or pt-BR',
+      pg_catalog.format('got %s', coalesce((v_result -> 'locale')::text, 'nothing')));
+  end if;
   perform allocator.check_setting_int('hold_ttl_seconds', v_result -> 'hold_ttl_seconds', 1, 3600);
   perform allocator.check_setting_int('max_combination_size', v_result -> 'max_combination_size', 1,
     allocator.limit_of('combination_size'));

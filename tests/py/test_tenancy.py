@@ -280,6 +280,7 @@ SRF_CALLS: dict[str, str] = {
     "booking_history": "{confirmed}",
     "check_invariants": "",
     "claim_due": "'probe', 1000, 30",
+    "claim_mail": "'probe', 1000, 30",
     "cron_plan": "",
     "deliver_notifications": "10000",
     "nightly_due": "",
@@ -608,6 +609,8 @@ ID_CALLS: list[tuple[str, str, str]] = [
         "clear_special_day",
         "select allocator.clear_special_day({id}, current_date + 1, 'probe')",
     ),
+    ("restaurant", "mail_outcome", "select allocator.mail_outcome({id}, 1, 'probe', 'sent')"),
+    ("restaurant", "resend_mail", "select allocator.resend_mail({id}, 1)"),
 ]
 ID_ARGUMENTS = ("p_restaurant_id", "p_booking_id", "p_hold_id", "p_table_ids")
 

@@ -103,7 +103,7 @@ def test_installed_wheel_migrates_a_scratch_database(
             """select (select count(*) from allocator.code_version),
                       (select count(*) from allocator.plpy_modules where name = 'solver'),
                       has_function_privilege('allocator_app',
-                        'allocator.create_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text)',
+                        'allocator.create_booking(bigint, integer, timestamptz, integer, text, text, jsonb, text, text, text)',
                         'EXECUTE')"""
         ).fetchone()
     assert row == (1, 1, True)

@@ -437,6 +437,57 @@ def inspect(booking_id: int) -> None:
             raise typer.Exit(1)
 
 
+@app.command("shadow")
+def shadow(
+    days: Annotated[
+        float, typer.Option(min=0.01, max=366, help="How many days back to report.")
+    ] = 7.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
+) -> None:
+    """Shadow mode per restaurant: the engine's decisions beside the legacy planner's."""
+    import json
+
+    from rich.table import Table
+
+    from control.queries import query
+
+    columns = [
+        "restaurant_id",
+        "decisions",
+        "agreements",
+        "agreement_rate",
+        "engine_seated",
+        "legacy_seated",
+        "engine_covers",
+        "legacy_covers",
+        "errors",
+    ]
+    with connect(database_url()) as conn:
+        rows = conn.execute(query("shadow_report"), (days,)).fetchall()
+    if as_json:
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+        return
+    grid = Table(title=f"shadow mode, last {days:g} days: engine beside the legacy planner")
+    for header in [
+        "restaurant",
+        "decisions",
+        "agreed",
+        "agreed\nshare",
+        "engine\nseats",
+        "legacy\nseats",
+        "engine\ncovers",
+        "legacy\ncovers",
+        "engine\nerrors",
+    ]:
+        grid.add_column(header, justify="right")
+    for row in rows:
+        grid.add_row(*(cell(v) for v in row))
+    console.print(grid)
+    if not rows:
+        console.print("no shadow decisions in that time (flags.shadow is off everywhere?)")
+
+
 @app.command("docs")
 def docs(
     check: Annotated[

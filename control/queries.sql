@@ -210,3 +210,9 @@ select * from allocator.claim_mail(%s, %s, %s);
 
 -- name: mail_outcome
 select allocator.mail_outcome(%s, %s, %s, %s, %s, %s);
+
+-- name: shadow_report
+select restaurant_id, decisions, agreements, agreement_rate, engine_seated, legacy_seated,
+       engine_covers, legacy_covers, errors
+  from allocator.shadow_report_between(now() - make_interval(secs => %s * 86400), now() + interval '1 second')
+ order by restaurant_id;

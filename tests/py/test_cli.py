@@ -197,3 +197,43 @@ def test_demo_reports_workers_that_do_not_start_or_stop(db_url: str) -> None:
     assert stubborn.stdout is not None and stubborn.stdout.readline()  # SIGTERM is ignored
     assert wait_for_workers(db_url, [exits, stubborn], timeout=2) == ["demo-0", "demo-1"]
     assert stop_workers([exits, stubborn], timeout=2) == [0, -signal.SIGKILL]
+
+
+def test_shadow_reports_the_engine_beside_the_legacy_planner(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            """select allocator.import_layout('{"name": "Shadowed", "settings": {"flags": {"shadow": true}},
+                 "zones": [{"name": "Hall"}, {"name": "Window"}],
+                 "tables": [{"label": "S1", "zone": "Hall", "max_capacity": 2},
+                            {"label": "S2", "zone": "Window", "max_capacity": 2}]}') ->> 'restaurant_id'"""
+        ).fetchone()
+        assert row is not None
+        rid = int(row[0])
+        for zone in ("Window", None):
+            booking = conn.execute(
+                "select (allocator.create_booking(%s, 2, now() + interval '1 day', p_preferred_zone => %s) ->> 'booking_id')::bigint",
+                (rid, zone),
+            ).fetchone()
+            assert booking is not None
+            conn.execute("select allocator.process_booking(%s, 'test')", (booking[0],))
+    result = run(db_url, "shadow", "--json", "--days", "1")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    mine = [r for r in rows if r["restaurant_id"] == rid]
+    # The window guest: the engine would pick the window table S2, the legacy planner seats
+    # them at S1 (lowest id, zone ignored). The next guest: both take S2, the one left.
+    assert mine == [
+        {
+            "restaurant_id": rid,
+            "decisions": 2,
+            "agreements": 1,
+            "agreement_rate": "0.5000",
+            "engine_seated": 2,
+            "legacy_seated": 2,
+            "engine_covers": 4,
+            "legacy_covers": 4,
+            "errors": 0,
+        }
+    ], result.stdout
+    table = run(db_url, "shadow")
+    assert table.returncode == 0 and "engine beside the legacy planner" in table.stdout

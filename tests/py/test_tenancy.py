@@ -287,6 +287,7 @@ SRF_CALLS: dict[str, str] = {
     "plan_booking": "{due}, 100",
     "find_slots": "{restaurant}, 2, now(), now() + interval '1 day'",
     "read_events": "'probe', 10000",
+    "shadow_report_between": "now() - interval '1 year', now() + interval '1 year'",
 }
 
 

@@ -1,6 +1,6 @@
 -- The assignment engine with a frozen clock: scoring, capacity edges, the coordinator path,
 -- retries with backoff, breaker, shadow mode and the kill switch.
-select plan(41);
+select plan(49);
 
 select allocator.freeze_clock('2026-06-01 12:00+00');
 -- E1, E2: 2-tops; E3: a 4-top (min 2); E4+E5 adjacent 4-tops; Z1 in zone Window.
@@ -111,6 +111,35 @@ select ok((select metadata ? 'legacy_table_ids' and metadata ? 'engine_plans' fr
           = (select array_agg(x::bigint) from allocator.booking_assignment_attempts a, jsonb_array_elements_text(a.metadata -> 'legacy_table_ids') x
               where a.booking_id = :bs and a.result = 'shadow'),
   'the engine''s decision is recorded beside the legacy one, and only the legacy one is allocated');
+
+select pg_temp.book(2, '2026-06-01 13:00+00', 'Window') as bw \gset
+select is(allocator.process_booking(:bw, 'w1') -> 'tables', to_jsonb(array[pg_temp.t('E2')]),
+  'the legacy planner gives the window guest the next 2-top, where the engine would pick the window');
+select is((select row(decisions, agreements, agreement_rate, engine_seated, legacy_seated, engine_covers, legacy_covers, errors)::text
+             from allocator.shadow_report_between('2026-06-01', '2026-06-02') where restaurant_id = :r),
+  '(2,1,0.5000,2,2,4,4,0)', 'the shadow report: two decisions, one agreed, both planners seat both parties');
+select is((select count(*)::int from allocator.shadow_report_between('2026-06-02', '2026-06-03')), 0,
+  'and nothing outside its window');
+
+-- Rollout: a restaurant is in the first p percent by a hash of its id, the same every time.
+select ok(not exists (select 1 from generate_series(1, 2000) i where allocator.in_rollout(i, 0))
+      and not exists (select 1 from generate_series(1, 2000) i where not allocator.in_rollout(i, 100)),
+  'nobody at 0 percent, everybody at 100');
+select ok(not exists (select 1 from generate_series(1, 300) i, generate_series(0, 99) p
+                       where allocator.in_rollout(i, p) and not allocator.in_rollout(i, p + 1)),
+  'a restaurant in the rollout stays in it as the percentage grows');
+select ok((select count(*) filter (where allocator.in_rollout(i, 30))::numeric / count(*)
+             from generate_series(1, 2000) i) between 0.25 and 0.35,
+  'about 30 percent of restaurants are in a 30 percent rollout');
+select abs(hashtext('rollout:' || :r)) % 100 as edge \gset
+select allocator.update_settings(:r, format('{"flags": {"shadow": false, "rollout_percent": %s}}', :edge)::jsonb) is not null as x \gset
+select pg_temp.book(4, '2026-06-01 15:00+00') as out_of_rollout \gset
+select is(allocator.process_booking(:out_of_rollout, 'w1') ->> 'strategy', 'legacy_first_fit',
+  'a restaurant just outside the rollout is planned by the legacy planner');
+select allocator.update_settings(:r, format('{"flags": {"rollout_percent": %s}}', :edge + 1)::jsonb) is not null as x \gset
+select pg_temp.book(4, '2026-06-01 15:00+00') as in_rollout \gset
+select isnt(allocator.process_booking(:in_rollout, 'w1') ->> 'strategy', 'legacy_first_fit',
+  'one percent more and the engine plans it');
 
 select allocator.update_settings(:r, '{"flags": {"shadow": false, "kill_switch": true}}') is not null as x \gset
 select pg_temp.book(2, '2026-06-01 16:00+00', 'Window') as bk \gset

@@ -620,13 +620,22 @@ def import_bookings(
 
 @metrics_app.command("serve")
 def metrics_serve(
-    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 9187,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 10187,
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    top_restaurants: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="Restaurants (most bookings first) with a label of their own; the rest "
+            "are labelled other.",
+        ),
+    ] = 20,
 ) -> None:
     """Serve Prometheus metrics read from the metrics views."""
     from control.metrics import serve
 
-    serve(database_url(), address, port)
+    serve(database_url(), address, port, top_restaurants)
 
 
 def _bench_app() -> typer.Typer | None:

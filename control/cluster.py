@@ -22,6 +22,9 @@ PG_MAJOR = 15
 DATABASE = "allocator"
 SUPERUSER = "postgres"
 SERVICE_USER = "postgres"
+# pg_cron runs the schedules; pg_stat_statements records every statement's timings.
+PRELOAD = "pg_cron,pg_stat_statements"
+OLD_PRELOAD_LINE = "shared_preload_libraries = 'pg_cron'\n"
 
 
 class ClusterError(RuntimeError):
@@ -195,7 +198,7 @@ class Cluster:
             "listen_addresses = '127.0.0.1'\n"
             "max_connections = 200\n"
             "shared_buffers = 256MB\n"
-            "shared_preload_libraries = 'pg_cron'\n"
+            f"shared_preload_libraries = '{PRELOAD}'\n"
             f"cron.database_name = '{DATABASE}'\n"
             f"cron.host = '{self.socket_dir}'\n"
             "timezone = 'UTC'\n"
@@ -221,6 +224,7 @@ class Cluster:
         self.init()
         started = False
         if not self.running():
+            self._upgrade_preload()
             self._run(
                 [
                     str(pg_bindir() / "pg_ctl"),
@@ -249,6 +253,19 @@ class Cluster:
         )
         return True
 
+    def _upgrade_preload(self) -> None:
+        """A cluster made before pg_stat_statements was preloaded gets it at its next start,
+        unless the line was edited by hand."""
+        conf = self.data_dir / "allocator.conf"
+        try:
+            text = conf.read_text()
+        except OSError:
+            return
+        if OLD_PRELOAD_LINE in text:
+            conf.write_text(
+                text.replace(OLD_PRELOAD_LINE, f"shared_preload_libraries = '{PRELOAD}'\n")
+            )
+
     def _ensure_database(self) -> None:
         import psycopg
 
@@ -258,6 +275,8 @@ class Cluster:
             ).fetchone()
             if not exists:
                 conn.execute(f'create database "{DATABASE}"')
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute("create extension if not exists pg_stat_statements")
 
     def _run(self, cmd: list[str], what: str) -> None:
         result = subprocess.run(_as_service_user(cmd), capture_output=True, text=True, check=False)

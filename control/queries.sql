@@ -74,13 +74,18 @@ select cron.schedule(%s, %s, %s);
 select cron.unschedule(%s);
 
 -- name: status_queue
-select restaurant_id, queued, due, leased, scheduled, pooled, oldest_run_at from allocator.queue_status order by restaurant_id;
+select restaurant_id, queued, due, leased, scheduled, pooled, oldest_run_at,
+       round(extract(epoch from allocator.now() - oldest_due_at), 1) as oldest_due_age_s
+  from allocator.queue_status order by restaurant_id;
+
+-- name: status_deferrals
+select restaurant_id, reason, bookings, deferrals from allocator.queue_deferrals() order by restaurant_id, reason;
 
 -- name: status_states
 select restaurant_id, state, bookings from allocator.booking_state_counts order by restaurant_id, state;
 
 -- name: status_breakers
-select restaurant_id, state, failures, opened_at from allocator.circuit_breakers order by restaurant_id;
+select restaurant_id, state, failures, opened_at from allocator.breaker_status order by restaurant_id;
 
 -- name: status_leases
 select name, owner, expires_at, expires_at > now() as live from allocator.leases order by name;
@@ -105,8 +110,11 @@ select count(*) filter (where state in (select s.state from allocator.booking_st
                                          where allocator.is_settled(s.state))), count(*)
   from allocator.bookings where restaurant_id = %s and created_at >= %s;
 
--- name: metrics_states
-select restaurant_id, state, bookings from allocator.booking_state_counts;
+-- name: metrics_totals
+select metric, labels, value from allocator.metric_totals;
+
+-- name: metrics_histograms
+select metric, le, bucket_count, sample_count, sample_sum from allocator.metric_histograms order by metric, le;
 
 -- name: metrics_assignment
 select restaurant_id, bookings, confirmed, manual_review, success_rate, manual_review_rate,

@@ -22,12 +22,28 @@ def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table
 
 
 def print_status(conn: psycopg.Connection[Any], console: Console) -> None:
-    """Queue, states, breakers, workers and leases."""
+    """Queue, deferrals, states, breakers, workers and leases."""
     console.print(
         _table(
             "queue",
-            ["restaurant", "queued", "due", "leased", "scheduled", "pooled", "oldest run_at"],
+            [
+                "restaurant",
+                "queued",
+                "due",
+                "leased",
+                "scheduled",
+                "pooled",
+                "oldest run_at",
+                "due for (s)",
+            ],
             conn.execute(query("status_queue")).fetchall(),
+        )
+    )
+    console.print(
+        _table(
+            "put back without being worked on",
+            ["restaurant", "reason", "bookings", "deferrals in a row"],
+            conn.execute(query("status_deferrals")).fetchall(),
         )
     )
     console.print(

@@ -359,11 +359,13 @@ CREATE FUNCTION allocator.assignment_metrics_between(p_from timestamp with time 
   ), attempts as (
     select a.* from allocator.booking_assignment_attempts a
       join created c on c.restaurant_id = a.restaurant_id and c.booking_id = a.booking_id
+  ), outcomes as (
+    select a.* from allocator.attempt_outcomes a
+      join created c on c.restaurant_id = a.restaurant_id and c.booking_id = a.booking_id
   ), retries as (
     select h.restaurant_id, h.reason, pg_catalog.count(*) as n
-      from allocator.booking_state_history h
+      from allocator.assignment_retries h
       join created c on c.restaurant_id = h.restaurant_id and c.booking_id = h.booking_id
-     where h.from_state = 'assignment_in_progress' and h.to_state = 'assignment_pending'
      group by h.restaurant_id, h.reason
   ), strategies as (
     select a.restaurant_id, a.strategy,
@@ -384,8 +386,8 @@ CREATE FUNCTION allocator.assignment_metrics_between(p_from timestamp with time 
          pg_catalog.round((pg_catalog.percentile_cont(0.95) within group (order by o.latency_ms))::numeric, 3),
          coalesce((select pg_catalog.jsonb_object_agg(coalesce(r.reason, '-'), r.n) from retries r
                     where r.restaurant_id = o.restaurant_id), '{}'::jsonb),
-         (select pg_catalog.round((pg_catalog.percentile_cont(0.95) within group (order by (a.metadata ->> 'lock_wait_ms')::numeric))::numeric, 3)
-            from attempts a where a.restaurant_id = o.restaurant_id and a.metadata ? 'lock_wait_ms'),
+         (select pg_catalog.round((pg_catalog.percentile_cont(0.95) within group (order by a.lock_wait_ms))::numeric, 3)
+            from outcomes a where a.restaurant_id = o.restaurant_id and a.lock_wait_ms is not null),
          (select pg_catalog.round(l.p95::numeric, 3) from lease_p95 l),
          coalesce((select pg_catalog.jsonb_object_agg(s.strategy, s.rate) from strategies s
                     where s.restaurant_id = o.restaurant_id), '{}'::jsonb)
@@ -3616,6 +3618,17 @@ $$;
 
 COMMENT ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) IS 'Assign a booking: lock it, check breaker and permits, walk created -> confirmed trying the top 5 plans, or schedule a retry with backoff, or send it to manual_review (also after retry.max_deferrals calls in a row that could not work on it: row_locked, circuit_open, rate_limited); in a pooling restaurant, before its day''s cut-off, leave it waiting for the nightly optimizer (outcome deferred). Idempotent: a booking with nothing to do is a noop with a reason';
 
+CREATE FUNCTION allocator.queue_deferrals() RETURNS TABLE(restaurant_id bigint, reason text, bookings bigint, deferrals bigint)
+    LANGUAGE sql STABLE
+    AS $$
+  select q.restaurant_id, q.reason, pg_catalog.count(*), pg_catalog.sum(q.deferrals)::bigint
+    from allocator.assignment_queue q
+   where q.deferrals > 0
+   group by q.restaurant_id, q.reason
+$$;
+
+COMMENT ON FUNCTION allocator.queue_deferrals() IS 'Queue rows put back without being worked on (row_locked, rate_limited, circuit_open), per restaurant and reason of the last time: how many bookings, and their deferrals in a row';
+
 CREATE FUNCTION allocator.raise_error(p_name text, p_message text, p_detail text DEFAULT NULL::text, p_hint text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -4866,6 +4879,31 @@ COMMENT ON TABLE allocator.assignment_queue IS 'Bookings waiting for the assignm
 
 COMMENT ON COLUMN allocator.assignment_queue.deferrals IS 'How many times in a row process_booking put the booking back without working on it (rate_limited, lock_contention, circuit_open); reset when it is queued for any other reason';
 
+CREATE TABLE allocator.booking_state_history (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    booking_id bigint NOT NULL,
+    from_state text,
+    to_state text NOT NULL,
+    version integer NOT NULL,
+    actor text NOT NULL,
+    reason text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL
+);
+
+COMMENT ON TABLE allocator.booking_state_history IS 'Every state change of every booking: from, to, the version it produced, who, why';
+
+CREATE VIEW allocator.assignment_retries WITH (security_invoker='true', security_barrier='true') AS
+ SELECT h.restaurant_id,
+    h.booking_id,
+    h.reason,
+    h.created_at
+   FROM allocator.booking_state_history h
+  WHERE ((h.from_state = 'assignment_in_progress'::text) AND (h.to_state = 'assignment_pending'::text));
+
+COMMENT ON VIEW allocator.assignment_retries IS 'Every retry: a booking the engine worked on, put back to assignment_pending, with the reason (no_free_table, all_plans_conflicted, error)';
+
 CREATE TABLE allocator.booking_assignment_attempts (
     restaurant_id bigint NOT NULL,
     id bigint NOT NULL,
@@ -4884,6 +4922,24 @@ CREATE TABLE allocator.booking_assignment_attempts (
 
 COMMENT ON TABLE allocator.booking_assignment_attempts IS 'Every try to assign a booking: strategy, tables, score, result, reason, duration';
 
+CREATE VIEW allocator.attempt_outcomes WITH (security_invoker='true', security_barrier='true') AS
+ SELECT DISTINCT ON (a.restaurant_id, a.booking_id, a.attempt) a.restaurant_id,
+    a.booking_id,
+    a.attempt,
+    a.created_at,
+    a.worker,
+    a.strategy,
+        CASE a.result
+            WHEN 'conflict'::text THEN 'conflicted'::text
+            ELSE a.result
+        END AS outcome,
+    a.reason,
+    ((a.metadata ->> 'lock_wait_ms'::text))::numeric AS lock_wait_ms
+   FROM allocator.booking_assignment_attempts a
+  ORDER BY a.restaurant_id, a.booking_id, a.attempt, a.id DESC;
+
+COMMENT ON VIEW allocator.attempt_outcomes IS 'One row per assignment attempt (restaurant, booking, attempt number): the result of its last attempts row (conflict -> conflicted: every plan lost its race), its reason and the booking row lock wait in ms. Metrics count outcomes and lock waits here';
+
 ALTER TABLE allocator.booking_assignment_attempts ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.booking_assignment_attempts_id_seq
     START WITH 1
@@ -4901,21 +4957,6 @@ CREATE VIEW allocator.booking_state_counts WITH (security_invoker='true', securi
   GROUP BY b.restaurant_id, b.state;
 
 COMMENT ON VIEW allocator.booking_state_counts IS 'How many bookings each restaurant has in each state';
-
-CREATE TABLE allocator.booking_state_history (
-    restaurant_id bigint NOT NULL,
-    id bigint NOT NULL,
-    booking_id bigint NOT NULL,
-    from_state text,
-    to_state text NOT NULL,
-    version integer NOT NULL,
-    actor text NOT NULL,
-    reason text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL
-);
-
-COMMENT ON TABLE allocator.booking_state_history IS 'Every state change of every booking: from, to, the version it produced, who, why';
 
 ALTER TABLE allocator.booking_state_history ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.booking_state_history_id_seq
@@ -4995,6 +5036,16 @@ CREATE TABLE allocator.circuit_breakers (
 );
 
 COMMENT ON TABLE allocator.circuit_breakers IS 'Per-restaurant circuit breaker of the assignment engine: closed, open (after failure_threshold failures) or half_open (after cooldown)';
+
+CREATE VIEW allocator.breaker_status WITH (security_invoker='true', security_barrier='true') AS
+ SELECT r.id AS restaurant_id,
+    COALESCE(b.state, 'closed'::text) AS state,
+    COALESCE(b.failures, 0) AS failures,
+    b.opened_at
+   FROM (allocator.restaurants r
+     LEFT JOIN allocator.circuit_breakers b ON ((b.restaurant_id = r.id)));
+
+COMMENT ON VIEW allocator.breaker_status IS 'The circuit breaker of every restaurant: closed, open or half_open, failures in a row, when it opened (a restaurant whose breaker never failed is closed)';
 
 CREATE TABLE allocator.code_version (
     singleton boolean DEFAULT true NOT NULL,
@@ -5137,6 +5188,157 @@ CREATE VIEW allocator.manual_review_queue WITH (security_invoker='true', securit
 
 COMMENT ON VIEW allocator.manual_review_queue IS 'Bookings waiting for a person: why, after how many attempts, since when (oldest first when ordered by in_review_since)';
 
+CREATE TABLE allocator.optimizer_runs (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    day date NOT NULL,
+    status text NOT NULL,
+    current_score numeric,
+    candidate_score numeric,
+    improvement numeric,
+    min_improvement numeric NOT NULL,
+    moved integer DEFAULT 0 NOT NULL,
+    seated integer DEFAULT 0 NOT NULL,
+    solver text,
+    solve_ms numeric,
+    rationale text NOT NULL,
+    plan jsonb NOT NULL,
+    actor text NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    CONSTRAINT optimizer_runs_status_check CHECK ((status = ANY (ARRAY['applied'::text, 'below_threshold'::text, 'stale'::text, 'conflict'::text, 'nothing_to_do'::text])))
+);
+
+COMMENT ON TABLE allocator.optimizer_runs IS 'Every apply_optimal_assignment call: what the plan promised, whether it was applied, and why';
+
+CREATE VIEW allocator.metric_histograms WITH (security_invoker='true', security_barrier='true') AS
+ WITH samples AS (
+         SELECT 'assignment_latency_seconds'::text AS metric,
+            (l.created_to_confirmed_ms / 1000.0) AS v
+           FROM allocator.confirmation_latency l
+          WHERE (l.created_to_confirmed_ms IS NOT NULL)
+        UNION ALL
+         SELECT 'lock_wait_seconds'::text,
+            (o.lock_wait_ms / 1000.0)
+           FROM allocator.attempt_outcomes o
+          WHERE (o.lock_wait_ms IS NOT NULL)
+        UNION ALL
+         SELECT 'lease_wait_seconds'::text,
+            (w.waited_ms / 1000.0)
+           FROM allocator.lease_waits w
+          WHERE (NOT allocator.tenant_restricted())
+        UNION ALL
+         SELECT 'optimizer_score_delta'::text,
+            r.improvement
+           FROM allocator.optimizer_runs r
+          WHERE (r.improvement IS NOT NULL)
+        ), bounds AS (
+         SELECT 'assignment_latency_seconds'::text AS metric,
+            unnest('{0.01,0.025,0.05,0.1,0.25,0.5,1,2,3,5,10,30,60,300,Infinity}'::numeric[]) AS le
+        UNION ALL
+         SELECT 'lock_wait_seconds'::text,
+            unnest('{0.001,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,5,Infinity}'::numeric[]) AS unnest
+        UNION ALL
+         SELECT 'lease_wait_seconds'::text,
+            unnest('{0.001,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,5,Infinity}'::numeric[]) AS unnest
+        UNION ALL
+         SELECT 'optimizer_score_delta'::text,
+            unnest('{0,0.05,0.1,0.2,0.3,0.5,1,Infinity}'::numeric[]) AS unnest
+        ), totals AS (
+         SELECT s_1.metric,
+            count(*) AS samples,
+            sum(s_1.v) AS total
+           FROM samples s_1
+          GROUP BY s_1.metric
+        )
+ SELECT b.metric,
+    b.le,
+    count(s.v) AS bucket_count,
+    COALESCE(t.samples, (0)::bigint) AS sample_count,
+    COALESCE(t.total, (0)::numeric) AS sample_sum
+   FROM ((bounds b
+     LEFT JOIN samples s ON (((s.metric = b.metric) AND (s.v <= b.le))))
+     LEFT JOIN totals t ON ((t.metric = b.metric)))
+  GROUP BY b.metric, b.le, t.samples, t.total;
+
+COMMENT ON VIEW allocator.metric_histograms IS 'Histograms for the metrics exporter: per metric and bucket bound le (the last is Infinity), the cumulative number of samples <= le, with the number and sum of all samples. Metrics: assignment_latency_seconds (created->confirmed), lock_wait_seconds (booking row lock wait per attempt), lease_wait_seconds, optimizer_score_delta';
+
+CREATE VIEW allocator.metric_totals WITH (security_invoker='true', security_barrier='true') AS
+ SELECT 'bookings_created'::text AS metric,
+    '{}'::jsonb AS labels,
+    (count(*))::numeric AS value
+   FROM allocator.confirmation_latency
+UNION ALL
+ SELECT 'assignment_attempts'::text AS metric,
+    jsonb_build_object('outcome', COALESCE(c.outcome, k.outcome)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT o.outcome,
+            (count(*))::numeric AS n
+           FROM allocator.attempt_outcomes o
+          GROUP BY o.outcome) c
+     FULL JOIN ( VALUES ('confirmed'::text), ('conflicted'::text), ('no_candidates'::text), ('error'::text), ('manual_review'::text), ('shadow'::text)) k(outcome) ON ((k.outcome = c.outcome)))
+UNION ALL
+ SELECT 'retries'::text AS metric,
+    jsonb_build_object('reason', COALESCE(c.reason, k.reason)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT COALESCE(r.reason, '-'::text) AS reason,
+            (count(*))::numeric AS n
+           FROM allocator.assignment_retries r
+          GROUP BY COALESCE(r.reason, '-'::text)) c
+     FULL JOIN ( VALUES ('no_free_table'::text), ('all_plans_conflicted'::text), ('error'::text)) k(reason) ON ((k.reason = c.reason)))
+UNION ALL
+ SELECT 'manual_reviews'::text AS metric,
+    '{}'::jsonb AS labels,
+    (count(*))::numeric AS value
+   FROM allocator.booking_state_history h
+  WHERE (h.to_state = 'manual_review'::text)
+UNION ALL
+ SELECT 'state_transitions'::text AS metric,
+    jsonb_build_object('from_state', COALESCE(c.from_state, k.from_state), 'to_state', COALESCE(c.to_state, k.to_state)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT COALESCE(h.from_state, 'none'::text) AS from_state,
+            h.to_state,
+            (count(*))::numeric AS n
+           FROM allocator.booking_state_history h
+          GROUP BY COALESCE(h.from_state, 'none'::text), h.to_state) c
+     FULL JOIN ( SELECT t.from_state,
+            t.to_state
+           FROM allocator.booking_transitions t
+        UNION ALL
+         SELECT 'none'::text,
+            'created'::text) k ON (((k.from_state = c.from_state) AND (k.to_state = c.to_state))))
+UNION ALL
+ SELECT 'optimizer_runs'::text AS metric,
+    jsonb_build_object('status', COALESCE(c.status, k.status)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT r.status,
+            (count(*))::numeric AS n
+           FROM allocator.optimizer_runs r
+          GROUP BY r.status) c
+     FULL JOIN ( VALUES ('applied'::text), ('below_threshold'::text), ('stale'::text), ('conflict'::text), ('nothing_to_do'::text)) k(status) ON ((k.status = c.status)))
+UNION ALL
+ SELECT 'notifications'::text AS metric,
+    jsonb_build_object('kind', COALESCE(c.kind, k.kind)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT n.kind,
+            (count(*))::numeric AS n
+           FROM allocator.notifications n
+          GROUP BY n.kind) c
+     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)))
+UNION ALL
+ SELECT 'notifications_repeated'::text AS metric,
+    jsonb_build_object('kind', COALESCE(c.kind, k.kind)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT d.kind,
+            sum((d.n - 1)) AS n
+           FROM ( SELECT n.kind,
+                    count(*) AS n
+                   FROM allocator.notifications n
+                  GROUP BY n.restaurant_id, n.booking_id, n.kind) d
+          GROUP BY d.kind) c
+     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)));
+
+COMMENT ON VIEW allocator.metric_totals IS 'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications and repeated notifications by kind; totals over every row kept, known label values listed with 0';
+
 CREATE TABLE allocator.nightly_plans (
     restaurant_id bigint NOT NULL,
     day date NOT NULL,
@@ -5159,28 +5361,6 @@ ALTER TABLE allocator.notifications ALTER COLUMN id ADD GENERATED BY DEFAULT AS 
     NO MAXVALUE
     CACHE 1
 );
-
-CREATE TABLE allocator.optimizer_runs (
-    restaurant_id bigint NOT NULL,
-    id bigint NOT NULL,
-    day date NOT NULL,
-    status text NOT NULL,
-    current_score numeric,
-    candidate_score numeric,
-    improvement numeric,
-    min_improvement numeric NOT NULL,
-    moved integer DEFAULT 0 NOT NULL,
-    seated integer DEFAULT 0 NOT NULL,
-    solver text,
-    solve_ms numeric,
-    rationale text NOT NULL,
-    plan jsonb NOT NULL,
-    actor text NOT NULL,
-    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
-    CONSTRAINT optimizer_runs_status_check CHECK ((status = ANY (ARRAY['applied'::text, 'below_threshold'::text, 'stale'::text, 'conflict'::text, 'nothing_to_do'::text])))
-);
-
-COMMENT ON TABLE allocator.optimizer_runs IS 'Every apply_optimal_assignment call: what the plan promised, whether it was applied, and why';
 
 ALTER TABLE allocator.optimizer_runs ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.optimizer_runs_id_seq
@@ -5215,11 +5395,12 @@ CREATE VIEW allocator.queue_status WITH (security_invoker='true', security_barri
     count(*) FILTER (WHERE (q.lease_expires_at > allocator.now())) AS leased,
     count(*) FILTER (WHERE (q.run_at > allocator.now())) AS scheduled,
     count(*) FILTER (WHERE ((q.run_at > allocator.now()) AND (q.reason = 'pooled'::text))) AS pooled,
-    min(q.run_at) AS oldest_run_at
+    min(q.run_at) AS oldest_run_at,
+    min(q.run_at) FILTER (WHERE ((q.run_at <= allocator.now()) AND ((q.lease_expires_at IS NULL) OR (q.lease_expires_at <= allocator.now())))) AS oldest_due_at
    FROM allocator.assignment_queue q
   GROUP BY q.restaurant_id;
 
-COMMENT ON VIEW allocator.queue_status IS 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off)';
+COMMENT ON VIEW allocator.queue_status IS 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off), the earliest run_at, and the run_at of the row due longest (NULL when none is due)';
 
 ALTER TABLE allocator.restaurants ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.restaurants_id_seq
@@ -5995,6 +6176,10 @@ REVOKE ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker t
 GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.queue_deferrals() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.queue_deferrals() TO allocator_ops;
+GRANT ALL ON FUNCTION allocator.queue_deferrals() TO allocator_readonly;
+
 REVOKE ALL ON FUNCTION allocator.raise_error(p_name text, p_message text, p_detail text, p_hint text) FROM PUBLIC;
 
 GRANT SELECT ON TABLE allocator.events TO allocator_readonly;
@@ -6093,6 +6278,9 @@ GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocat
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.tenant_restricted() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_app;
+GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_ops;
+GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.tenant_scoped_name(p_name text) FROM PUBLIC;
 
@@ -6115,11 +6303,15 @@ GRANT SELECT ON TABLE allocator.assignment_metrics TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.assignment_queue TO allocator_readonly;
 
+GRANT SELECT ON TABLE allocator.booking_state_history TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.assignment_retries TO allocator_readonly;
+
 GRANT SELECT ON TABLE allocator.booking_assignment_attempts TO allocator_readonly;
 
-GRANT SELECT ON TABLE allocator.booking_state_counts TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.attempt_outcomes TO allocator_readonly;
 
-GRANT SELECT ON TABLE allocator.booking_state_history TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.booking_state_counts TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.booking_states TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.booking_states TO allocator_app;
@@ -6130,6 +6322,8 @@ GRANT SELECT ON TABLE allocator.booking_transitions TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.booking_transitions TO allocator_app;
 
 GRANT SELECT ON TABLE allocator.circuit_breakers TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.breaker_status TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.code_version TO allocator_readonly;
 
@@ -6153,9 +6347,13 @@ GRANT SELECT ON TABLE allocator.leases TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.manual_review_queue TO allocator_readonly;
 
-GRANT SELECT ON TABLE allocator.nightly_plans TO allocator_readonly;
-
 GRANT SELECT ON TABLE allocator.optimizer_runs TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.metric_histograms TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.metric_totals TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.nightly_plans TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.permits TO allocator_readonly;
 

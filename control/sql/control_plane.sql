@@ -380,11 +380,39 @@ select q.restaurant_id,
        pg_catalog.count(*) filter (where q.lease_expires_at > allocator.now()) as leased,
        pg_catalog.count(*) filter (where q.run_at > allocator.now()) as scheduled,
        pg_catalog.count(*) filter (where q.run_at > allocator.now() and q.reason = 'pooled') as pooled,
-       pg_catalog.min(q.run_at) as oldest_run_at
+       pg_catalog.min(q.run_at) as oldest_run_at,
+       pg_catalog.min(q.run_at) filter (where q.run_at <= allocator.now()
+                                          and (q.lease_expires_at is null or q.lease_expires_at <= allocator.now())) as oldest_due_at
   from allocator.assignment_queue q
  group by q.restaurant_id;
 
-comment on view allocator.queue_status is 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off)';
+comment on view allocator.queue_status is 'Queue depth per restaurant: queued, due now, leased to a worker, scheduled later (of which pooled: waiting for the day''s cut-off), the earliest run_at, and the run_at of the row due longest (NULL when none is due)';
+
+-- Queue rows put back without being worked on (process_booking's row_locked, rate_limited,
+-- circuit_open), by the reason of the last time: such calls record no attempt. A function,
+-- not a view: a view would pin the column deferrals, which revision 0003's downgrade drops.
+-- It reads as its caller, so row level security applies.
+create or replace function allocator.queue_deferrals()
+returns table (restaurant_id bigint, reason text, bookings bigint, deferrals bigint)
+language sql
+stable
+as $$
+  select q.restaurant_id, q.reason, pg_catalog.count(*), pg_catalog.sum(q.deferrals)::bigint
+    from allocator.assignment_queue q
+   where q.deferrals > 0
+   group by q.restaurant_id, q.reason
+$$;
+
+comment on function allocator.queue_deferrals() is
+  'Queue rows put back without being worked on (row_locked, rate_limited, circuit_open), per restaurant and reason of the last time: how many bookings, and their deferrals in a row';
+
+-- Every restaurant's breaker; one that never failed has no row and is closed.
+create or replace view allocator.breaker_status with (security_invoker = true, security_barrier = true) as
+select r.id as restaurant_id, coalesce(b.state, 'closed') as state, coalesce(b.failures, 0) as failures, b.opened_at
+  from allocator.restaurants r
+  left join allocator.circuit_breakers b on b.restaurant_id = r.id;
+
+comment on view allocator.breaker_status is 'The circuit breaker of every restaurant: closed, open or half_open, failures in a row, when it opened (a restaurant whose breaker never failed is closed)';
 
 create or replace view allocator.booking_state_counts with (security_invoker = true, security_barrier = true) as
 select b.restaurant_id, b.state, pg_catalog.count(*) as bookings

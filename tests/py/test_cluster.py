@@ -43,7 +43,7 @@ def test_lifecycle_and_durability(cluster: Cluster) -> None:
                 "('shared_preload_libraries', 'cron.database_name', 'port', 'listen_addresses')"
             ).fetchall()
         )
-    assert settings["shared_preload_libraries"] == "pg_cron"
+    assert settings["shared_preload_libraries"] == "pg_cron,pg_stat_statements"
     assert settings["cron.database_name"] == "allocator"
     assert int(settings["port"]) == cluster.port
     assert settings["listen_addresses"] == "127.0.0.1"
@@ -55,6 +55,30 @@ def test_lifecycle_and_durability(cluster: Cluster) -> None:
     assert cluster.start() is True
     with psycopg.connect(cluster.url()) as conn:
         assert conn.execute("select v from kept").fetchall() == [("survives a restart",)]
+        # The project database has pg_stat_statements, and it records what runs there.
+        conn.execute("select count(*) from kept")
+        calls = conn.execute(
+            "select count(*) from pg_stat_statements where query like 'select count(*) from kept%'"
+        ).fetchone()
+        assert calls is not None and calls[0] >= 1
+
+
+def test_a_cluster_made_before_pg_stat_statements_preloads_it_at_its_next_start(
+    cluster: Cluster,
+) -> None:
+    cluster.start()
+    cluster.stop()
+    conf = cluster.data_dir / "allocator.conf"
+    conf.write_text(
+        conf.read_text().replace(
+            "shared_preload_libraries = 'pg_cron,pg_stat_statements'",
+            "shared_preload_libraries = 'pg_cron'",
+        )
+    )
+    cluster.start()
+    with psycopg.connect(cluster.url()) as conn:
+        row = conn.execute("show shared_preload_libraries").fetchone()
+    assert row == ("pg_cron,pg_stat_statements",)
 
 
 def test_extensions_the_project_needs(cluster: Cluster) -> None:

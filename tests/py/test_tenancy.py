@@ -285,6 +285,7 @@ SRF_CALLS: dict[str, str] = {
     "deliver_notifications": "10000",
     "nightly_due": "",
     "plan_booking": "{due}, 100",
+    "queue_deferrals": "",
     "find_slots": "{restaurant}, 2, now(), now() + interval '1 day'",
     "read_events": "'probe', 10000",
     "shadow_report_between": "now() - interval '1 year', now() + interval '1 year'",

@@ -33,6 +33,7 @@ DEFAULT_TOP_RESTAURANTS = 20
 OTHER = "other"
 BREAKER_STATES = ("closed", "open", "half_open")
 DEFERRAL_REASONS = ("row_locked", "rate_limited", "circuit_open")
+MAIL_STATUSES = ("pending", "sending", "committing", "sent", "failed", "in_doubt")
 
 COUNTERS: dict[str, tuple[str, list[str]]] = {
     "bookings_created": ("Bookings created (that started in state created)", []),
@@ -48,6 +49,12 @@ COUNTERS: dict[str, tuple[str, list[str]]] = {
     "notifications_repeated": (
         "Notifications of a kind the booking had been sent already, by kind",
         ["kind"],
+    ),
+    "mails_sent": ("Notifications the SMTP server accepted, by kind", ["kind"]),
+    "assignments_aborted": (
+        "Calls that put a booking back without working on it (row_locked, rate_limited, "
+        "circuit_open), by reason",
+        ["reason"],
     ),
 }
 
@@ -119,6 +126,7 @@ class AllocatorCollector(Collector):
             queue = conn.execute(query("status_queue")).fetchall()
             deferrals = conn.execute(query("status_deferrals")).fetchall()
             leases = conn.execute(query("status_leases")).fetchall()
+            mail = conn.execute(query("status_mail")).fetchall()
             totals = conn.execute(query("metrics_totals")).fetchall()
             histograms = conn.execute(query("metrics_histograms")).fetchall()
             assignment = conn.execute(query("metrics_assignment")).fetchall()
@@ -138,8 +146,23 @@ class AllocatorCollector(Collector):
             [], sum(1 for name, *_, live in leases if name.startswith("worker:") and live)
         )
         yield workers
+        yield from self._mail(mail)
         yield from self._counters(totals)
         yield from self._histograms(histograms)
+
+    @staticmethod
+    def _mail(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "allocator_mail_notifications",
+            "Notifications to mail by status (in_doubt: its sender died committing)",
+            labels=["status"],
+        )
+        counts = dict.fromkeys(MAIL_STATUSES, 0.0)
+        for _restaurant, status, count, _oldest in rows:
+            counts[status] = counts.get(status, 0.0) + float(count)
+        for status, value in counts.items():
+            family.add_metric([status], value)
+        yield family
 
     @staticmethod
     def _states(rows: list[tuple[Any, ...]], label: Labels) -> Iterator[Metric]:

@@ -81,6 +81,10 @@ select restaurant_id, queued, due, leased, scheduled, pooled, oldest_run_at,
 -- name: status_deferrals
 select restaurant_id, reason, bookings, deferrals from allocator.queue_deferrals() order by restaurant_id, reason;
 
+-- name: status_mail
+select restaurant_id, status, notifications, oldest_unsent_at from allocator.mail_status
+ order by restaurant_id, status;
+
 -- name: status_states
 select restaurant_id, state, bookings from allocator.booking_state_counts order by restaurant_id, state;
 

@@ -22,7 +22,7 @@ def _table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> Table
 
 
 def print_status(conn: psycopg.Connection[Any], console: Console) -> None:
-    """Queue, deferrals, states, breakers, workers and leases."""
+    """Queue, deferrals, states, breakers, mail, workers and leases."""
     console.print(
         _table(
             "queue",
@@ -58,6 +58,13 @@ def print_status(conn: psycopg.Connection[Any], console: Console) -> None:
             "circuit breakers",
             ["restaurant", "state", "failures", "opened at"],
             conn.execute(query("status_breakers")).fetchall(),
+        )
+    )
+    console.print(
+        _table(
+            "notifications by mail",
+            ["restaurant", "status", "notifications", "oldest unsent since"],
+            conn.execute(query("status_mail")).fetchall(),
         )
     )
     console.print(

@@ -194,6 +194,7 @@ class Worker:
             self.wake.set()
             for thread in threads:
                 thread.join()
+            self._last_fan_out()
             released = self._release(pool)
             pool.close()
             _log(
@@ -284,6 +285,20 @@ class Worker:
                 )
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff)
+
+    def _last_fan_out(self) -> None:
+        """On a clean stop, after the processors have finished: turn the events of their
+        last bookings into notifications now, not at the next worker's start."""
+        if self.config.notifications is None and self.config.mail is None:
+            return
+        try:
+            with (
+                psycopg.connect(self.url, autocommit=True) as conn,
+                deadline(conn, self.config.io_timeout),
+            ):
+                self._fan_out(conn)
+        except psycopg.Error as exc:
+            _log(logging.WARNING, "last notifications not delivered", error=str(exc))
 
     def _wait_for_wakeup(self, conn: psycopg.Connection[Any]) -> bool:
         """Wait up to the poll interval for a notification; True if one came.

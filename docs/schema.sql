@@ -5170,6 +5170,17 @@ CREATE TABLE allocator.leases (
 
 COMMENT ON TABLE allocator.leases IS 'Named leases with a TTL for work that outlives a transaction; an expired lease can be taken over (not restaurant-scoped: workers and jobs share them)';
 
+CREATE VIEW allocator.mail_status WITH (security_invoker='true', security_barrier='true') AS
+ SELECT n.restaurant_id,
+    n.status,
+    count(*) AS notifications,
+    min(n.created_at) FILTER (WHERE (n.status = ANY (ARRAY['pending'::text, 'sending'::text, 'committing'::text]))) AS oldest_unsent_at
+   FROM allocator.notifications n
+  WHERE (n.status <> 'unmailed'::text)
+  GROUP BY n.restaurant_id, n.status;
+
+COMMENT ON VIEW allocator.mail_status IS 'Mailed notifications per restaurant and status (pending, sending, committing, sent, failed, in_doubt), and since when the oldest not yet sent waits; allocator status and the metrics read it';
+
 CREATE VIEW allocator.manual_review_queue WITH (security_invoker='true', security_barrier='true') AS
  SELECT b.restaurant_id,
     b.id AS booking_id,
@@ -5335,9 +5346,29 @@ UNION ALL
                    FROM allocator.notifications n
                   GROUP BY n.restaurant_id, n.booking_id, n.kind) d
           GROUP BY d.kind) c
+     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)))
+UNION ALL
+ SELECT 'assignments_aborted'::text AS metric,
+    jsonb_build_object('reason', COALESCE(c.reason, k.reason)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT (e.payload ->> 'reason'::text) AS reason,
+            (count(*))::numeric AS n
+           FROM allocator.events e
+          WHERE (e.topic = 'booking.assignment_aborted'::text)
+          GROUP BY (e.payload ->> 'reason'::text)) c
+     FULL JOIN ( VALUES ('row_locked'::text), ('rate_limited'::text), ('circuit_open'::text)) k(reason) ON ((k.reason = c.reason)))
+UNION ALL
+ SELECT 'mails_sent'::text AS metric,
+    jsonb_build_object('kind', COALESCE(c.kind, k.kind)) AS labels,
+    COALESCE(c.n, (0)::numeric) AS value
+   FROM (( SELECT n.kind,
+            (count(*))::numeric AS n
+           FROM allocator.notifications n
+          WHERE (n.status = 'sent'::text)
+          GROUP BY n.kind) c
      FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)));
 
-COMMENT ON VIEW allocator.metric_totals IS 'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications and repeated notifications by kind; totals over every row kept, known label values listed with 0';
+COMMENT ON VIEW allocator.metric_totals IS 'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications, repeated notifications and mails sent by kind, aborted assignments by reason; totals over every row kept, known label values listed with 0';
 
 CREATE TABLE allocator.nightly_plans (
     restaurant_id bigint NOT NULL,
@@ -6344,6 +6375,8 @@ GRANT SELECT ON TABLE allocator.error_codes TO allocator_app;
 GRANT SELECT ON TABLE allocator.lease_waits TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.leases TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.mail_status TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.manual_review_queue TO allocator_readonly;
 

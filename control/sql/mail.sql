@@ -133,3 +133,13 @@ $$;
 
 comment on function allocator.resend_mail(bigint, bigint, text) is
   'Send an in_doubt or failed mail notification again (a person checked that the guest did not get it); false if it is neither';
+
+create or replace view allocator.mail_status with (security_invoker = true, security_barrier = true) as
+select n.restaurant_id, n.status, pg_catalog.count(*) as notifications,
+       pg_catalog.min(n.created_at) filter (where n.status in ('pending', 'sending', 'committing')) as oldest_unsent_at
+  from allocator.notifications n
+ where n.status <> 'unmailed'
+ group by n.restaurant_id, n.status;
+
+comment on view allocator.mail_status is
+  'Mailed notifications per restaurant and status (pending, sending, committing, sent, failed, in_doubt), and since when the oldest not yet sent waits; allocator status and the metrics read it';

@@ -166,10 +166,22 @@ select 'notifications_repeated', pg_catalog.jsonb_build_object('kind', coalesce(
           from (select n.kind, pg_catalog.count(*) as n from allocator.notifications n
                  group by n.restaurant_id, n.booking_id, n.kind) d
          group by d.kind) c
+  full join (values ('confirmed'), ('manual_review')) k (kind) on k.kind = c.kind
+union all
+-- Calls that put a booking back without working on it, from their booking.assignment_aborted
+-- events (attempts write no row for them).
+select 'assignments_aborted', pg_catalog.jsonb_build_object('reason', coalesce(c.reason, k.reason)), coalesce(c.n, 0)
+  from (select e.payload ->> 'reason' as reason, pg_catalog.count(*)::numeric as n from allocator.events e
+         where e.topic = 'booking.assignment_aborted' group by 1) c
+  full join (values ('row_locked'), ('rate_limited'), ('circuit_open')) k (reason) on k.reason = c.reason
+union all
+select 'mails_sent', pg_catalog.jsonb_build_object('kind', coalesce(c.kind, k.kind)), coalesce(c.n, 0)
+  from (select n.kind, pg_catalog.count(*)::numeric as n from allocator.notifications n
+         where n.status = 'sent' group by n.kind) c
   full join (values ('confirmed'), ('manual_review')) k (kind) on k.kind = c.kind;
 
 comment on view allocator.metric_totals is
-  'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications and repeated notifications by kind; totals over every row kept, known label values listed with 0';
+  'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications, repeated notifications and mails sent by kind, aborted assignments by reason; totals over every row kept, known label values listed with 0';
 
 -- Histograms for the exporter: per metric, the cumulative count of samples at or below each
 -- bucket bound (le, the last one Infinity), with the number and sum of all samples, so that

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -92,8 +93,8 @@ def test_the_dashboard_has_the_panels_the_documents_list() -> None:
         "Circuit breakers",
         "Bookings per state",
         "Transition error rate",
-        "Confirmation notifications",
-        "Repeated confirmation rate",
+        "Confirmation emails sent",
+        "Emails in doubt, failed, waiting",
     ):
         assert title in titles
     latency = [q for name, q in panel_queries() if name.startswith("Assignment latency")]
@@ -163,11 +164,12 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(
         assert demo.returncode == 0, demo.stdout + demo.stderr
         with psycopg.connect(scratch_url) as conn:
             row = conn.execute("select count(*) from allocator.bookings").fetchone()
-        assert row is not None and row[0] == 20
+        assert row is not None and row[0] > 0
+        booked = int(row[0])
 
         def scraped_all() -> bool:
             result = api(prometheus_port, "query", query="allocator_bookings_created_total")
-            return bool(result["result"]) and float(result["result"][0]["value"][1]) == 20
+            return bool(result["result"]) and float(result["result"][0]["value"][1]) == booked
 
         wait_for("a scrape after the demo", scraped_all)
 
@@ -190,7 +192,9 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(
             ],
         )
         rules = [r for g in groups for r in g["rules"]]
-        assert len(rules) == 8
+        # Every rule of the file was loaded and evaluated.
+        in_file = re.findall(r"^      - alert: (\w+)$", RULES.read_text(), re.MULTILINE)
+        assert sorted(r["name"] for r in rules) == sorted(in_file)
         assert all(r["health"] == "ok" for r in rules), rules
     finally:
         for proc in procs:

@@ -33,6 +33,13 @@ DEFAULT_TOP_RESTAURANTS = 20
 OTHER = "other"
 BREAKER_STATES = ("closed", "open", "half_open")
 DEFERRAL_REASONS = ("row_locked", "rate_limited", "circuit_open")
+SHADOW_DAYS = 7
+SHADOW_GAUGES = [
+    ("shadow_decisions", "Shadow-mode decisions in the last 7 days", 1),
+    ("shadow_agreement_rate", "Share of them the engine and the legacy planner agreed on", 3),
+    ("shadow_engine_covers", "Covers the engine would have seated in them", 6),
+    ("shadow_legacy_covers", "Covers the legacy planner seated in them", 7),
+]
 MAIL_STATUSES = ("pending", "sending", "committing", "sent", "failed", "in_doubt")
 
 COUNTERS: dict[str, tuple[str, list[str]]] = {
@@ -127,6 +134,8 @@ class AllocatorCollector(Collector):
             deferrals = conn.execute(query("status_deferrals")).fetchall()
             leases = conn.execute(query("status_leases")).fetchall()
             mail = conn.execute(query("status_mail")).fetchall()
+            shadow = conn.execute(query("shadow_report"), (SHADOW_DAYS,)).fetchall()
+            worker_attempts = conn.execute(query("metrics_worker_attempts")).fetchall()
             totals = conn.execute(query("metrics_totals")).fetchall()
             histograms = conn.execute(query("metrics_histograms")).fetchall()
             assignment = conn.execute(query("metrics_assignment")).fetchall()
@@ -146,9 +155,33 @@ class AllocatorCollector(Collector):
             [], sum(1 for name, *_, live in leases if name.startswith("worker:") and live)
         )
         yield workers
+        processed = CounterMetricFamily(
+            "allocator_worker_attempts",
+            "Assignment attempts made by each live worker (by its --name)",
+            labels=["worker"],
+        )
+        for name, count in worker_attempts:
+            processed.add_metric([str(name)], float(count))
+        yield processed
+        yield from self._shadow(shadow, label)
         yield from self._mail(mail)
         yield from self._counters(totals)
         yield from self._histograms(histograms)
+
+    @staticmethod
+    def _shadow(rows: list[tuple[Any, ...]], label: Labels) -> Iterator[Metric]:
+        # Per restaurant, for restaurants with a label of their own (allocator shadow shows all).
+        families = [
+            (GaugeMetricFamily(f"allocator_{name}", text, labels=["restaurant"]), column)
+            for name, text, column in SHADOW_GAUGES
+        ]
+        for row in rows:
+            group = label(row[0])
+            if group == OTHER:
+                continue
+            for family, column in families:
+                family.add_metric([group], float(row[column]))
+        yield from (family for family, _ in families)
 
     @staticmethod
     def _mail(rows: list[tuple[Any, ...]]) -> Iterator[Metric]:

@@ -228,3 +228,13 @@ select restaurant_id, decisions, agreements, agreement_rate, engine_seated, lega
        engine_covers, legacy_covers, errors
   from allocator.shadow_report_between(now() - make_interval(secs => %s * 86400), now() + interval '1 second')
  order by restaurant_id;
+
+-- name: metrics_worker_attempts
+-- Assignment attempts made by each live worker (its name lease unexpired), one per attempt
+-- however many rows it wrote: bounded by the workers running now.
+select pg_catalog.substr(l.name, 8) as worker,
+       pg_catalog.count(distinct (a.restaurant_id, a.booking_id, a.attempt)) filter (where a.id is not null)
+  from allocator.leases l
+  left join allocator.booking_assignment_attempts a on a.worker = pg_catalog.substr(l.name, 8)
+ where l.name like 'worker:%' and l.expires_at > now()
+ group by 1 order by 1;

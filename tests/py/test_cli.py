@@ -138,6 +138,14 @@ def test_booking_status_inspect_and_metrics(scratch_url: str) -> None:
     assert inspect.returncode == 0 and "created" in inspect.stdout
     assert run(scratch_url, "inspect", "987654321").returncode == 1
 
+    # One shadow decision, made by a live worker named probe.
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("select allocator.update_settings(%s, '{\"flags\": {\"shadow\": true}}')", (rid,))
+        conn.execute("select allocator.lease_acquire('worker:probe', 'probe-owner', 600)")
+        shadowed = conn.execute(
+            "select (allocator.create_booking(%s, 2, '2027-03-02T19:00:00+01:00') ->> 'booking_id')::bigint", (rid,)
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute("select allocator.process_booking(%s, 'probe')", (shadowed,))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -160,6 +168,9 @@ def test_booking_status_inspect_and_metrics(scratch_url: str) -> None:
         server.wait(timeout=10)
     assert f'allocator_bookings{{restaurant="{rid}",state="confirmed"}}' in body
     assert "allocator_success_rate" in body
+    assert f'allocator_shadow_decisions{{restaurant="{rid}"}} 1.0' in body
+    assert 'allocator_worker_attempts_total{worker="probe"} 1.0' in body
+    assert 'allocator_mail_notifications{status="in_doubt"} 0.0' in body
 
 
 def test_malformed_dates_are_refused_before_the_database(scratch_url: str) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from control.mail import MailConfig, Mailer
+from control.mail import MailConfig, Mailer, render
 from control.queries import query
 
 # Exit code of a worker whose --name another live worker holds.
@@ -103,6 +103,14 @@ def deadline(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
+
+
+def with_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """A notification line of the JSON-lines sink: the payload, and the guest's message in
+    the guest's locale (``message``: locale, subject, body). The payload's ``reason`` is for
+    staff; the message never contains it."""
+    locale, subject, body = render(payload["kind"], payload, payload.get("locale"))
+    return {**payload, "message": {"locale": locale, "subject": subject, "body": body}}
 
 
 @dataclass
@@ -351,7 +359,7 @@ class Worker:
                 # Written before the cursor commits: a crash here redelivers, never loses.
                 with self.config.notifications.open("a") as sink:
                     for (payload,) in rows:
-                        sink.write(json.dumps(payload, default=str) + "\n")
+                        sink.write(json.dumps(with_message(payload), default=str) + "\n")
         if rows:
             _log(logging.INFO, "notified", count=len(rows))
         return len(rows)

@@ -145,6 +145,10 @@ def test_bookings_created_after_start_are_confirmed_and_notified(
         )
     )
     assert worker.stop() == 0
+    # Each line carries the guest's message, in the restaurant's locale (English by default).
+    lines = [n for n in map(json.loads, sink.read_text().splitlines()) if n["booking_id"] in ids]
+    assert all(n["message"]["locale"] == "en" for n in lines), lines[0]
+    assert all(n["message"]["subject"].startswith("Your table at Worker confirm") for n in lines)
 
 
 def test_sigkill_loses_nothing(db_url: str, workers: Callable[..., WorkerProcess]) -> None:

@@ -51,6 +51,74 @@ CREATE TABLE allocator.restaurants (
 
 COMMENT ON TABLE allocator.restaurants IS 'A restaurant: its IANA time zone and validated settings (see allocator.default_settings())';
 
+CREATE TABLE allocator.services (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    name text NOT NULL,
+    days smallint[] NOT NULL,
+    opens time without time zone NOT NULL,
+    last_seating time without time zone NOT NULL,
+    pacing_covers integer,
+    pacing_parties integer,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    turn_minutes jsonb,
+    CONSTRAINT services_days_check CHECK ((((cardinality(days) >= 1) AND (cardinality(days) <= 7)) AND (days <@ '{1,2,3,4,5,6,7}'::smallint[]))),
+    CONSTRAINT services_hours_check CHECK ((opens <= last_seating)),
+    CONSTRAINT services_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT services_pacing_covers_check CHECK (((pacing_covers >= 1) AND (pacing_covers <= 10000))),
+    CONSTRAINT services_pacing_parties_check CHECK (((pacing_parties >= 1) AND (pacing_parties <= 1000))),
+    CONSTRAINT services_turn_minutes_check CHECK (((turn_minutes IS NULL) OR ((jsonb_typeof(turn_minutes) = 'object'::text) AND (turn_minutes <> '{}'::jsonb))))
+);
+
+COMMENT ON TABLE allocator.services IS 'Service periods: weekdays (ISO, 1 = Monday), opening and last seating times (local), pacing per 15-minute slot';
+
+COMMENT ON COLUMN allocator.services.turn_minutes IS 'Turn times of this service by party size ({"2": 90, "4": 120}); NULL: the restaurant''s turn_minutes setting';
+
+CREATE FUNCTION allocator.admit(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint, p_exclude_booking bigint) RETURNS allocator.services
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_service allocator.services := allocator.service_at(p_restaurant, p_start);
+  v_next timestamptz;
+  v_next_service text;
+begin
+  if v_service.id is null then
+    select o.start, o.service into v_next, v_next_service
+      from allocator.open_slots(p_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
+     limit 1;
+    perform allocator.raise_error('outside_service',
+      pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', p_restaurant.id, p_start,
+                        (p_start at time zone p_restaurant.timezone)::timestamp(0)),
+      pg_catalog.jsonb_build_object('alternatives',
+        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end,
+        'service', v_next_service)::text,
+      case when v_next is null then 'no service has room for the party in the next 7 days'
+           else pg_catalog.format('the nearest time it can seat the party is %s (%s local, %s)', v_next,
+                                  (v_next at time zone p_restaurant.timezone)::timestamp(0), v_next_service) end);
+  end if;
+  if not allocator.party_fits_layout(p_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', p_restaurant.id, p_party_size));
+  end if;
+  if v_service.pacing_covers is not null or v_service.pacing_parties is not null then
+    perform 1 from allocator.services s
+     where s.restaurant_id = p_restaurant.id and s.id = v_service.id for no key update;
+    if not allocator.pacing_allows(p_restaurant, v_service, p_start, p_party_size, p_exclude_booking) then
+      perform allocator.raise_error('unavailable',
+        pg_catalog.format('the %s service of restaurant %s takes no more parties at %s (pacing)',
+                          v_service.name, p_restaurant.id, (p_start at time zone p_restaurant.timezone)::timestamp(0)),
+        pg_catalog.jsonb_build_object('alternatives',
+          allocator.alternatives(p_restaurant, p_party_size, p_start, p_zone_id))::text,
+        'offer the guest one of the alternatives');
+    end if;
+  end if;
+
+  return v_service;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.admit(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint, p_exclude_booking bigint) IS 'Admission of a party at p_start: its service (raises outside_service, RA013, naming the nearest time), a layout that seats it and the service''s pacing without p_exclude_booking (raise unavailable, RA014, with alternatives); returns the service';
+
 CREATE FUNCTION allocator.alternatives(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
@@ -474,13 +542,10 @@ CREATE FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_s
 declare
   v_started timestamptz := pg_catalog.clock_timestamp();
   v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
-  v_service allocator.services;
   v_zone bigint;
   v_result jsonb;
   v_booking allocator.bookings;
-  v_plan record;
-  v_next timestamptz;
-  v_next_service text;
+  v_seated jsonb;
 begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_party_size(p_party_size);
@@ -502,39 +567,7 @@ begin
         where a.restaurant_id = v_restaurant.id and a.booking_id = (v_result ->> 'booking_id')::bigint));
   end if;
 
-  v_service := allocator.service_at(v_restaurant, p_start);
-  if v_service.id is null then
-    select o.start, o.service into v_next, v_next_service
-      from allocator.open_slots(v_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
-     limit 1;
-    perform allocator.raise_error('outside_service',
-      pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', v_restaurant.id, p_start,
-                        (p_start at time zone v_restaurant.timezone)::timestamp(0)),
-      pg_catalog.jsonb_build_object('alternatives',
-        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end,
-        'service', v_next_service)::text,
-      case when v_next is null then 'no service has room for the party in the next 7 days'
-           else pg_catalog.format('the nearest time it can seat the party is %s (%s local, %s)', v_next,
-                                  (v_next at time zone v_restaurant.timezone)::timestamp(0), v_next_service) end);
-  end if;
-  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
-    perform allocator.raise_error('unavailable',
-      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
-  end if;
-  -- Pacing is race-free: bookings of a paced service are admitted one at a time (the
-  -- service's row lock, which only the schema's functions can take).
-  if v_service.pacing_covers is not null or v_service.pacing_parties is not null then
-    perform 1 from allocator.services s
-     where s.restaurant_id = v_restaurant.id and s.id = v_service.id for no key update;
-    if not allocator.pacing_allows(v_restaurant, v_service, p_start, p_party_size) then
-      perform allocator.raise_error('unavailable',
-        pg_catalog.format('the %s service of restaurant %s takes no more parties at %s (pacing)',
-                          v_service.name, v_restaurant.id, (p_start at time zone v_restaurant.timezone)::timestamp(0)),
-        pg_catalog.jsonb_build_object('alternatives',
-          allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
-        'offer the guest one of the alternatives');
-    end if;
-  end if;
+  perform allocator.admit(v_restaurant, p_party_size, p_start, v_zone, null);
 
   v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
     p_preferred_zone, p_metadata, p_actor, false, p_guest_email, p_locale);
@@ -542,30 +575,11 @@ begin
    where b.restaurant_id = v_restaurant.id and b.id = (v_result ->> 'booking_id')::bigint;
   -- created -> assigned -> confirmed, as an application holding and confirming tables
   -- would, in this one transaction.
-  for v_plan in select c.table_ids, c.score, c.strategy from allocator.candidates(v_booking) c limit 5 loop
-    begin
-      -- Waits for tables another transaction is writing: two guests for the last table are
-      -- answered one after the other, the second with another plan or a refusal.
-      perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, p_actor,
-        v_booking.version, true, 'booked', '{}', v_plan.strategy);
-    exception when sqlstate 'RA003' then
-      continue;
-    end;
-    perform allocator.record_attempt(v_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
-      'confirmed', null, v_started);
-    perform allocator.assignment_event(v_booking, 'succeeded', 1, v_plan.strategy, null);
-    select b.* into v_booking from allocator.bookings b
-     where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
-    return allocator.booking_json(v_booking)
-      || pg_catalog.jsonb_build_object('created', true, 'table_ids', v_plan.table_ids);
-  end loop;
-  perform allocator.raise_error('unavailable',
-    pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_party_size,
-                      (p_start at time zone v_restaurant.timezone)::timestamp(0)),
-    pg_catalog.jsonb_build_object('alternatives',
-      allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
-    'offer the guest one of the alternatives');
-  return null;
+  v_seated := allocator.seat_at_once(v_booking, p_actor, v_started, null, v_zone);
+  select b.* into v_booking from allocator.bookings b
+   where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
+  return allocator.booking_json(v_booking)
+    || pg_catalog.jsonb_build_object('created', true, 'table_ids', v_seated -> 'table_ids');
 end
 $$;
 
@@ -2841,6 +2855,10 @@ declare
   v_party integer := coalesce(p_party_size, v_booking.party_size);
   v_period tstzrange;
   v_freed integer;
+  v_started timestamptz := pg_catalog.clock_timestamp();
+  v_confirmed boolean := v_booking.state = 'confirmed';
+  v_tables bigint[];
+  v_seated jsonb;
 begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_length('reason', p_reason, 'reason_chars');
@@ -2861,6 +2879,18 @@ begin
                   then (extract(epoch from pg_catalog.upper(v_booking.period) - pg_catalog.lower(v_booking.period)) / 60)::integer
              end));
   perform allocator.check_can_move(v_booking, 'created', 'and can no longer be modified');
+  if v_confirmed then
+    -- A confirmed guest keeps the booking unless the change can be honoured now: it is
+    -- admitted like a new booking (service, pacing without itself), seated on its own tables
+    -- when they still fit and are free, else on others, else refused and nothing changes.
+    if exists (select 1 from allocator.services s where s.restaurant_id = v_restaurant.id) then
+      perform allocator.admit(v_restaurant, v_party, pg_catalog.lower(v_period), v_booking.preferred_zone_id,
+        v_booking.id);
+    end if;
+    select pg_catalog.array_agg(a.table_id order by a.table_id) into v_tables
+      from allocator.allocations a
+     where a.restaurant_id = v_booking.restaurant_id and a.booking_id = v_booking.id and a.kind = 'confirmed';
+  end if;
 
   v_freed := allocator.free_booking_tables(v_booking, 'released');
   update allocator.bookings b
@@ -2869,12 +2899,20 @@ begin
   v_booking := allocator.transition(p_booking_id, p_expected_version, 'created', p_actor,
     coalesce(p_reason, 'modified'),
     pg_catalog.jsonb_build_object('party_size', v_party, 'period', v_period, 'freed_allocations', v_freed));
+  if v_confirmed then
+    v_seated := allocator.seat_at_once(v_booking, p_actor, v_started, v_tables, v_booking.preferred_zone_id);
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+    return allocator.booking_json(v_booking)
+      || pg_catalog.jsonb_build_object('table_ids', v_seated -> 'table_ids',
+                                       'kept_tables', v_seated -> 'table_ids' = pg_catalog.to_jsonb(v_tables));
+  end if;
   perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'modified');
   return allocator.booking_json(v_booking);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) IS 'Change a booking''s start, duration or party size at p_expected_version: drops its holds and allocations, returns it to created and queues it again';
+COMMENT ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) IS 'Change a booking''s start, duration or party size at p_expected_version. A confirmed booking is changed in one transaction or not at all: admitted at the new time (service hours and pacing when the restaurant has services), kept on its tables when they still fit and are free (kept_tables), else moved to others, else refused with unavailable (RA014) or outside_service (RA013) and alternatives, the booking unchanged. Any other booking drops its holds and allocations, returns to created and is queued again';
 
 CREATE FUNCTION allocator.nightly_cutoff(p_timezone text, p_settings jsonb, p_day date) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -3228,30 +3266,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer, p_strategy text, p_table_ids bigint[], p_booking_id bigint) IS 'The jsonb process_booking returns';
 
-CREATE TABLE allocator.services (
-    restaurant_id bigint NOT NULL,
-    id bigint NOT NULL,
-    name text NOT NULL,
-    days smallint[] NOT NULL,
-    opens time without time zone NOT NULL,
-    last_seating time without time zone NOT NULL,
-    pacing_covers integer,
-    pacing_parties integer,
-    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
-    turn_minutes jsonb,
-    CONSTRAINT services_days_check CHECK ((((cardinality(days) >= 1) AND (cardinality(days) <= 7)) AND (days <@ '{1,2,3,4,5,6,7}'::smallint[]))),
-    CONSTRAINT services_hours_check CHECK ((opens <= last_seating)),
-    CONSTRAINT services_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
-    CONSTRAINT services_pacing_covers_check CHECK (((pacing_covers >= 1) AND (pacing_covers <= 10000))),
-    CONSTRAINT services_pacing_parties_check CHECK (((pacing_parties >= 1) AND (pacing_parties <= 1000))),
-    CONSTRAINT services_turn_minutes_check CHECK (((turn_minutes IS NULL) OR ((jsonb_typeof(turn_minutes) = 'object'::text) AND (turn_minutes <> '{}'::jsonb))))
-);
-
-COMMENT ON TABLE allocator.services IS 'Service periods: weekdays (ISO, 1 = Monday), opening and last seating times (local), pacing per 15-minute slot';
-
-COMMENT ON COLUMN allocator.services.turn_minutes IS 'Turn times of this service by party size ({"2": 90, "4": 120}); NULL: the restaurant''s turn_minutes setting';
-
-CREATE FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) RETURNS boolean
+CREATE FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer, p_exclude_booking bigint DEFAULT NULL::bigint) RETURNS boolean
     LANGUAGE plpgsql STABLE
     AS $$
 declare
@@ -3271,13 +3286,14 @@ begin
    where b.restaurant_id = p_restaurant.id
      and b.period && pg_catalog.tstzrange(v_slot, v_slot + interval '15 minutes', '[)')
      and pg_catalog.lower(b.period) >= v_slot and pg_catalog.lower(b.period) < v_slot + interval '15 minutes'
-     and b.state not in ('cancelled', 'failed');
+     and b.state not in ('cancelled', 'failed')
+     and b.id is distinct from p_exclude_booking;
   return (p_service.pacing_covers is null or v_covers + p_party_size <= p_service.pacing_covers)
      and (p_service.pacing_parties is null or v_parties + 1 <= p_service.pacing_parties);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) IS 'Whether the covers and parties starting in the 15-minute slot of p_start, plus this party, stay within the service''s pacing';
+COMMENT ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer, p_exclude_booking bigint) IS 'Whether the covers and parties starting in the 15-minute slot of p_start (but p_exclude_booking), plus this party, stay within the service''s pacing';
 
 CREATE FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) RETURNS boolean
     LANGUAGE sql STABLE
@@ -4203,6 +4219,44 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.run_one(p_worker text) IS 'Claim one due booking and process it (a failure is a warning and leaves it leased for 60 s); returns its id, or null when nothing is due';
+
+CREATE FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor text, p_started timestamp with time zone, p_first bigint[], p_zone_id bigint) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_plan record;
+  v_restaurant allocator.restaurants;
+begin
+  for v_plan in
+    select c.table_ids, c.score, c.strategy
+      from allocator.candidates(p_booking) with ordinality
+             as c (table_ids, table_count, min_capacity, max_capacity, score, strategy, scores, n)
+     order by c.table_ids = p_first desc nulls last, c.n
+     limit 5
+  loop
+    begin
+      perform allocator.hold_booking_tables(p_booking, v_plan.table_ids, null, null, p_actor,
+        p_booking.version, true, 'booked', '{}', v_plan.strategy);
+    exception when sqlstate 'RA003' then
+      continue;
+    end;
+    perform allocator.record_attempt(p_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
+      'confirmed', null, p_started);
+    perform allocator.assignment_event(p_booking, 'succeeded', 1, v_plan.strategy, null);
+    return pg_catalog.jsonb_build_object('table_ids', v_plan.table_ids, 'strategy', v_plan.strategy);
+  end loop;
+  select r.* into v_restaurant from allocator.restaurants r where r.id = p_booking.restaurant_id;
+  perform allocator.raise_error('unavailable',
+    pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_booking.party_size,
+                      (pg_catalog.lower(p_booking.period) at time zone v_restaurant.timezone)::timestamp(0)),
+    pg_catalog.jsonb_build_object('alternatives',
+      allocator.alternatives(v_restaurant, p_booking.party_size, pg_catalog.lower(p_booking.period), p_zone_id))::text,
+    'offer the guest one of the alternatives');
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor text, p_started timestamp with time zone, p_first bigint[], p_zone_id bigint) IS 'Seat a created booking now (created -> assigned -> confirmed) on p_first if it is among its plans, else on the best plan whose tables can be held; raises unavailable (RA014) with alternatives when none can';
 
 CREATE FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) RETURNS allocator.services
     LANGUAGE plpgsql STABLE
@@ -5929,6 +5983,11 @@ GRANT ALL ON FUNCTION allocator.now() TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.restaurants TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.restaurants TO allocator_app;
 
+GRANT SELECT ON TABLE allocator.services TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.services TO allocator_app;
+
+REVOKE ALL ON FUNCTION allocator.admit(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint, p_exclude_booking bigint) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.alternatives(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint, p_date date, p_plan jsonb, p_min_improvement numeric, p_actor text) FROM PUBLIC;
@@ -6185,10 +6244,7 @@ REVOKE ALL ON FUNCTION allocator.optimize_day_solve(p_restaurant_id bigint, p_da
 
 REVOKE ALL ON FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer, p_strategy text, p_table_ids bigint[], p_booking_id bigint) FROM PUBLIC;
 
-GRANT SELECT ON TABLE allocator.services TO allocator_readonly;
-GRANT SELECT ON TABLE allocator.services TO allocator_app;
-
-REVOKE ALL ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer, p_exclude_booking bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) FROM PUBLIC;
 
@@ -6268,6 +6324,8 @@ GRANT ALL ON FUNCTION allocator.run_nightly(p_restaurant_id bigint) TO allocator
 
 REVOKE ALL ON FUNCTION allocator.run_one(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.run_one(p_worker text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor text, p_started timestamp with time zone, p_first bigint[], p_zone_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) FROM PUBLIC;
 

@@ -289,6 +289,10 @@ declare
   v_party integer := coalesce(p_party_size, v_booking.party_size);
   v_period tstzrange;
   v_freed integer;
+  v_started timestamptz := pg_catalog.clock_timestamp();
+  v_confirmed boolean := v_booking.state = 'confirmed';
+  v_tables bigint[];
+  v_seated jsonb;
 begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_length('reason', p_reason, 'reason_chars');
@@ -309,6 +313,18 @@ begin
                   then (extract(epoch from pg_catalog.upper(v_booking.period) - pg_catalog.lower(v_booking.period)) / 60)::integer
              end));
   perform allocator.check_can_move(v_booking, 'created', 'and can no longer be modified');
+  if v_confirmed then
+    -- A confirmed guest keeps the booking unless the change can be honoured now: it is
+    -- admitted like a new booking (service, pacing without itself), seated on its own tables
+    -- when they still fit and are free, else on others, else refused and nothing changes.
+    if exists (select 1 from allocator.services s where s.restaurant_id = v_restaurant.id) then
+      perform allocator.admit(v_restaurant, v_party, pg_catalog.lower(v_period), v_booking.preferred_zone_id,
+        v_booking.id);
+    end if;
+    select pg_catalog.array_agg(a.table_id order by a.table_id) into v_tables
+      from allocator.allocations a
+     where a.restaurant_id = v_booking.restaurant_id and a.booking_id = v_booking.id and a.kind = 'confirmed';
+  end if;
 
   v_freed := allocator.free_booking_tables(v_booking, 'released');
   update allocator.bookings b
@@ -317,13 +333,21 @@ begin
   v_booking := allocator.transition(p_booking_id, p_expected_version, 'created', p_actor,
     coalesce(p_reason, 'modified'),
     pg_catalog.jsonb_build_object('party_size', v_party, 'period', v_period, 'freed_allocations', v_freed));
+  if v_confirmed then
+    v_seated := allocator.seat_at_once(v_booking, p_actor, v_started, v_tables, v_booking.preferred_zone_id);
+    select b.* into v_booking from allocator.bookings b
+     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+    return allocator.booking_json(v_booking)
+      || pg_catalog.jsonb_build_object('table_ids', v_seated -> 'table_ids',
+                                       'kept_tables', v_seated -> 'table_ids' = pg_catalog.to_jsonb(v_tables));
+  end if;
   perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'modified');
   return allocator.booking_json(v_booking);
 end
 $$;
 
 comment on function allocator.modify_booking(bigint, integer, timestamptz, integer, integer, text, text) is
-  'Change a booking''s start, duration or party size at p_expected_version: drops its holds and allocations, returns it to created and queues it again';
+  'Change a booking''s start, duration or party size at p_expected_version. A confirmed booking is changed in one transaction or not at all: admitted at the new time (service hours and pacing when the restaurant has services), kept on its tables when they still fit and are free (kept_tables), else moved to others, else refused with unavailable (RA014) or outside_service (RA013) and alternatives, the booking unchanged. Any other booking drops its holds and allocations, returns to created and is queued again';
 
 create or replace function allocator.cancel_booking(
   p_booking_id bigint,

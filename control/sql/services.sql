@@ -309,7 +309,8 @@ create or replace function allocator.pacing_allows(
   p_restaurant allocator.restaurants,
   p_service allocator.services,
   p_start timestamptz,
-  p_party_size integer
+  p_party_size integer,
+  p_exclude_booking bigint default null
 ) returns boolean
 language plpgsql
 stable
@@ -331,14 +332,15 @@ begin
    where b.restaurant_id = p_restaurant.id
      and b.period && pg_catalog.tstzrange(v_slot, v_slot + interval '15 minutes', '[)')
      and pg_catalog.lower(b.period) >= v_slot and pg_catalog.lower(b.period) < v_slot + interval '15 minutes'
-     and b.state not in ('cancelled', 'failed');
+     and b.state not in ('cancelled', 'failed')
+     and b.id is distinct from p_exclude_booking;
   return (p_service.pacing_covers is null or v_covers + p_party_size <= p_service.pacing_covers)
      and (p_service.pacing_parties is null or v_parties + 1 <= p_service.pacing_parties);
 end
 $$;
 
-comment on function allocator.pacing_allows(allocator.restaurants, allocator.services, timestamptz, integer) is
-  'Whether the covers and parties starting in the 15-minute slot of p_start, plus this party, stay within the service''s pacing';
+comment on function allocator.pacing_allows(allocator.restaurants, allocator.services, timestamptz, integer, bigint) is
+  'Whether the covers and parties starting in the 15-minute slot of p_start (but p_exclude_booking), plus this party, stay within the service''s pacing';
 
 -- The slot search without the argument checks: start times on each service's 15-minute grid
 -- that day (special hours included) from p_from to p_to (and not in the past) where pacing
@@ -456,6 +458,116 @@ $$;
 comment on function allocator.alternatives(allocator.restaurants, integer, timestamptz, bigint) is
   'Up to three start times within three hours of p_start, nearest first, at which the party could be seated';
 
+-- Whether a party may start at p_start: in a service (else outside_service, RA013, naming the
+-- nearest time and its service), on a layout that can seat it (else unavailable, RA014), and
+-- within the service's pacing (else unavailable with alternatives), not counting
+-- p_exclude_booking (a booking being changed). Pacing is race-free: bookings of a paced
+-- service are admitted one at a time (the service's row lock, which only the schema's
+-- functions can take).
+create or replace function allocator.admit(
+  p_restaurant allocator.restaurants,
+  p_party_size integer,
+  p_start timestamptz,
+  p_zone_id bigint,
+  p_exclude_booking bigint
+) returns allocator.services
+language plpgsql
+volatile
+as $$
+declare
+  v_service allocator.services := allocator.service_at(p_restaurant, p_start);
+  v_next timestamptz;
+  v_next_service text;
+begin
+  if v_service.id is null then
+    select o.start, o.service into v_next, v_next_service
+      from allocator.open_slots(p_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
+     limit 1;
+    perform allocator.raise_error('outside_service',
+      pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', p_restaurant.id, p_start,
+                        (p_start at time zone p_restaurant.timezone)::timestamp(0)),
+      pg_catalog.jsonb_build_object('alternatives',
+        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end,
+        'service', v_next_service)::text,
+      case when v_next is null then 'no service has room for the party in the next 7 days'
+           else pg_catalog.format('the nearest time it can seat the party is %s (%s local, %s)', v_next,
+                                  (v_next at time zone p_restaurant.timezone)::timestamp(0), v_next_service) end);
+  end if;
+  if not allocator.party_fits_layout(p_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', p_restaurant.id, p_party_size));
+  end if;
+  if v_service.pacing_covers is not null or v_service.pacing_parties is not null then
+    perform 1 from allocator.services s
+     where s.restaurant_id = p_restaurant.id and s.id = v_service.id for no key update;
+    if not allocator.pacing_allows(p_restaurant, v_service, p_start, p_party_size, p_exclude_booking) then
+      perform allocator.raise_error('unavailable',
+        pg_catalog.format('the %s service of restaurant %s takes no more parties at %s (pacing)',
+                          v_service.name, p_restaurant.id, (p_start at time zone p_restaurant.timezone)::timestamp(0)),
+        pg_catalog.jsonb_build_object('alternatives',
+          allocator.alternatives(p_restaurant, p_party_size, p_start, p_zone_id))::text,
+        'offer the guest one of the alternatives');
+    end if;
+  end if;
+
+  return v_service;
+end
+$$;
+
+comment on function allocator.admit(allocator.restaurants, integer, timestamptz, bigint, bigint) is
+  'Admission of a party at p_start: its service (raises outside_service, RA013, naming the nearest time), a layout that seats it and the service''s pacing without p_exclude_booking (raise unavailable, RA014, with alternatives); returns the service';
+
+-- Seat a booking in state created now: created -> assigned -> confirmed with the first plan
+-- whose tables can be held, p_first first when it is among the plans (a changed booking keeps
+-- its tables when they still fit and are free), then the engine's best. Waits for tables
+-- another transaction is writing: two guests for the last table are answered one after the
+-- other, the second with another plan or a refusal, unavailable (RA014) with alternatives.
+create or replace function allocator.seat_at_once(
+  p_booking allocator.bookings,
+  p_actor text,
+  p_started timestamptz,
+  p_first bigint[],
+  p_zone_id bigint
+) returns jsonb
+language plpgsql
+volatile
+as $$
+declare
+  v_plan record;
+  v_restaurant allocator.restaurants;
+begin
+  for v_plan in
+    select c.table_ids, c.score, c.strategy
+      from allocator.candidates(p_booking) with ordinality
+             as c (table_ids, table_count, min_capacity, max_capacity, score, strategy, scores, n)
+     order by c.table_ids = p_first desc nulls last, c.n
+     limit 5
+  loop
+    begin
+      perform allocator.hold_booking_tables(p_booking, v_plan.table_ids, null, null, p_actor,
+        p_booking.version, true, 'booked', '{}', v_plan.strategy);
+    exception when sqlstate 'RA003' then
+      continue;
+    end;
+    perform allocator.record_attempt(p_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
+      'confirmed', null, p_started);
+    perform allocator.assignment_event(p_booking, 'succeeded', 1, v_plan.strategy, null);
+    return pg_catalog.jsonb_build_object('table_ids', v_plan.table_ids, 'strategy', v_plan.strategy);
+  end loop;
+  select r.* into v_restaurant from allocator.restaurants r where r.id = p_booking.restaurant_id;
+  perform allocator.raise_error('unavailable',
+    pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_booking.party_size,
+                      (pg_catalog.lower(p_booking.period) at time zone v_restaurant.timezone)::timestamp(0)),
+    pg_catalog.jsonb_build_object('alternatives',
+      allocator.alternatives(v_restaurant, p_booking.party_size, pg_catalog.lower(p_booking.period), p_zone_id))::text,
+    'offer the guest one of the alternatives');
+  return null;
+end
+$$;
+
+comment on function allocator.seat_at_once(allocator.bookings, text, timestamptz, bigint[], bigint) is
+  'Seat a created booking now (created -> assigned -> confirmed) on p_first if it is among its plans, else on the best plan whose tables can be held; raises unavailable (RA014) with alternatives when none can';
+
 create or replace function allocator.book(
   p_restaurant_id bigint,
   p_party_size integer,
@@ -475,13 +587,10 @@ as $$
 declare
   v_started timestamptz := pg_catalog.clock_timestamp();
   v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
-  v_service allocator.services;
   v_zone bigint;
   v_result jsonb;
   v_booking allocator.bookings;
-  v_plan record;
-  v_next timestamptz;
-  v_next_service text;
+  v_seated jsonb;
 begin
   perform allocator.actor_role(p_actor);
   perform allocator.check_party_size(p_party_size);
@@ -503,39 +612,7 @@ begin
         where a.restaurant_id = v_restaurant.id and a.booking_id = (v_result ->> 'booking_id')::bigint));
   end if;
 
-  v_service := allocator.service_at(v_restaurant, p_start);
-  if v_service.id is null then
-    select o.start, o.service into v_next, v_next_service
-      from allocator.open_slots(v_restaurant, p_party_size, p_start, p_start + interval '7 days', null) o
-     limit 1;
-    perform allocator.raise_error('outside_service',
-      pg_catalog.format('restaurant %s does not take bookings at %s (%s local)', v_restaurant.id, p_start,
-                        (p_start at time zone v_restaurant.timezone)::timestamp(0)),
-      pg_catalog.jsonb_build_object('alternatives',
-        case when v_next is null then '[]'::jsonb else pg_catalog.jsonb_build_array(v_next) end,
-        'service', v_next_service)::text,
-      case when v_next is null then 'no service has room for the party in the next 7 days'
-           else pg_catalog.format('the nearest time it can seat the party is %s (%s local, %s)', v_next,
-                                  (v_next at time zone v_restaurant.timezone)::timestamp(0), v_next_service) end);
-  end if;
-  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
-    perform allocator.raise_error('unavailable',
-      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
-  end if;
-  -- Pacing is race-free: bookings of a paced service are admitted one at a time (the
-  -- service's row lock, which only the schema's functions can take).
-  if v_service.pacing_covers is not null or v_service.pacing_parties is not null then
-    perform 1 from allocator.services s
-     where s.restaurant_id = v_restaurant.id and s.id = v_service.id for no key update;
-    if not allocator.pacing_allows(v_restaurant, v_service, p_start, p_party_size) then
-      perform allocator.raise_error('unavailable',
-        pg_catalog.format('the %s service of restaurant %s takes no more parties at %s (pacing)',
-                          v_service.name, v_restaurant.id, (p_start at time zone v_restaurant.timezone)::timestamp(0)),
-        pg_catalog.jsonb_build_object('alternatives',
-          allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
-        'offer the guest one of the alternatives');
-    end if;
-  end if;
+  perform allocator.admit(v_restaurant, p_party_size, p_start, v_zone, null);
 
   v_result := allocator.insert_booking(v_restaurant.id, p_party_size, p_start, null, p_idempotency_key,
     p_preferred_zone, p_metadata, p_actor, false, p_guest_email, p_locale);
@@ -543,30 +620,11 @@ begin
    where b.restaurant_id = v_restaurant.id and b.id = (v_result ->> 'booking_id')::bigint;
   -- created -> assigned -> confirmed, as an application holding and confirming tables
   -- would, in this one transaction.
-  for v_plan in select c.table_ids, c.score, c.strategy from allocator.candidates(v_booking) c limit 5 loop
-    begin
-      -- Waits for tables another transaction is writing: two guests for the last table are
-      -- answered one after the other, the second with another plan or a refusal.
-      perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, p_actor,
-        v_booking.version, true, 'booked', '{}', v_plan.strategy);
-    exception when sqlstate 'RA003' then
-      continue;
-    end;
-    perform allocator.record_attempt(v_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
-      'confirmed', null, v_started);
-    perform allocator.assignment_event(v_booking, 'succeeded', 1, v_plan.strategy, null);
-    select b.* into v_booking from allocator.bookings b
-     where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
-    return allocator.booking_json(v_booking)
-      || pg_catalog.jsonb_build_object('created', true, 'table_ids', v_plan.table_ids);
-  end loop;
-  perform allocator.raise_error('unavailable',
-    pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_party_size,
-                      (p_start at time zone v_restaurant.timezone)::timestamp(0)),
-    pg_catalog.jsonb_build_object('alternatives',
-      allocator.alternatives(v_restaurant, p_party_size, p_start, v_zone))::text,
-    'offer the guest one of the alternatives');
-  return null;
+  v_seated := allocator.seat_at_once(v_booking, p_actor, v_started, null, v_zone);
+  select b.* into v_booking from allocator.bookings b
+   where b.restaurant_id = v_restaurant.id and b.id = v_booking.id;
+  return allocator.booking_json(v_booking)
+    || pg_catalog.jsonb_build_object('created', true, 'table_ids', v_seated -> 'table_ids');
 end
 $$;
 

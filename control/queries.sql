@@ -202,21 +202,6 @@ select allocator.set_service(%s, %s, %s, %s::time, %s::time, %s);
 select allocator.modify_booking(p_booking_id => %s, p_expected_version => %s, p_start => %s,
   p_party_size => %s, p_reason => 'guest change');
 
--- name: demo_changes
--- The changed bookings: their state, and how long from the change (back to created) to
--- their next confirmation, in ms.
-select b.id, b.state,
-       extract(epoch from (select min(c.created_at) from allocator.booking_state_history c
-                            where c.restaurant_id = b.restaurant_id and c.booking_id = b.id
-                              and c.to_state = 'confirmed' and c.version > m.version) - m.created_at) * 1000
-  from allocator.bookings b
-  cross join lateral (select h.version, h.created_at from allocator.booking_state_history h
-                       where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
-                         and h.from_state = 'confirmed' and h.to_state = 'created'
-                       order by h.version desc limit 1) m
- where b.restaurant_id = %s and b.id = any(%s)
- order by b.id;
-
 -- name: claim_mail
 select * from allocator.claim_mail(%s, %s, %s);
 

@@ -58,11 +58,11 @@ def test_demo_prints_the_layout_and_can_run_again(scratch_url: str) -> None:
         answers = [
             int(n)
             for n in re.findall(
-                r"(?:at the time asked|at another time offered|within the window\))\s*│\s*(\d+)",
+                r"(?:at the time asked|at another time offered|seated by the workers|within the window\))\s*│\s*(\d+)",
                 demo.stdout,
             )
         ]
-        assert asked == 60 and len(answers) == 3 and sum(answers) == asked, demo.stdout
+        assert asked == 60 and len(answers) == 4 and sum(answers) == asked, demo.stdout
         assert answers[0] > 0, demo.stdout
         assert re.search(r"overlapping allocations\s*│\s*0\s", demo.stdout), demo.stdout
         assert re.search(r"duplicate processing\s*│\s*0\s", demo.stdout), demo.stdout

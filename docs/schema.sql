@@ -383,6 +383,8 @@ CREATE TABLE allocator.bookings (
     external_id text,
     guest_email text,
     locale text,
+    seated_at timestamp with time zone,
+    finished_at timestamp with time zone,
     CONSTRAINT bookings_assignment_attempts_check CHECK ((assignment_attempts >= 0)),
     CONSTRAINT bookings_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200))),
     CONSTRAINT bookings_guest_email_check CHECK (((guest_email IS NULL) OR (((length(guest_email) >= 3) AND (length(guest_email) <= 254)) AND (guest_email ~ '^[^@\s<>]+@[^@\s<>]+$'::text)))),
@@ -399,6 +401,10 @@ COMMENT ON COLUMN allocator.bookings.external_id IS 'The booking''s id in the sy
 COMMENT ON COLUMN allocator.bookings.guest_email IS 'The guest''s e-mail address for customer notifications; NULL: none are mailed';
 
 COMMENT ON COLUMN allocator.bookings.locale IS 'The guest''s locale (en, it, pt-BR) for the wording of notifications; NULL: the restaurant''s locale setting';
+
+COMMENT ON COLUMN allocator.bookings.seated_at IS 'When staff seated the party (the real start)';
+
+COMMENT ON COLUMN allocator.bookings.finished_at IS 'When the party left (finished) or was marked a no-show';
 
 CREATE FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) RETURNS bigint
     LANGUAGE sql
@@ -1536,6 +1542,8 @@ CREATE FUNCTION allocator.cron_plan() RETURNS TABLE(jobname text, schedule text,
   union all
   select 'allocator-run-due', '* * * * *', 'call allocator.sweep(500)'
   union all
+  select 'allocator-no-shows', '* * * * *', 'select allocator.mark_no_shows()'
+  union all
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''
   union all
@@ -1544,7 +1552,7 @@ CREATE FUNCTION allocator.cron_plan() RETURNS TABLE(jobname text, schedule text,
   select 'allocator-nightly', '* * * * *', 'call allocator.nightly_sweep()'
 $$;
 
-COMMENT ON FUNCTION allocator.cron_plan() IS 'The pg_cron jobs allocator needs, schedules in UTC: hold expiry and queue sweep every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
+COMMENT ON FUNCTION allocator.cron_plan() IS 'The pg_cron jobs allocator needs, schedules in UTC: hold expiry, queue sweep and no-show sweep every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
 
 CREATE FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1585,6 +1593,7 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
     },
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
+    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -1883,6 +1892,45 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) IS 'The start times on the services'' 15-minute grids, from p_from to p_to (at most 7 days), at which the restaurant can seat the party now (free tables or combinations for its turn time, holds, pacing, service hours and closed days respected); read-only';
+
+CREATE FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer DEFAULT NULL::integer, p_actor text DEFAULT 'staff'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_freed integer;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if p_expected_version is not null then
+    perform allocator.check_version(v_booking, p_expected_version);
+  end if;
+  perform allocator.check_can_move(v_booking, 'finished', 'and cannot be finished', 'seat the party first');
+  -- The tables are free once cleared: now plus the restaurant's buffer.
+  v_freed := allocator.release_from(v_booking, allocator.now()
+    + pg_catalog.make_interval(mins => (select (r.settings ->> 'buffer_minutes')::integer
+                                          from allocator.restaurants r where r.id = v_booking.restaurant_id)));
+  update allocator.bookings b set finished_at = allocator.now()
+   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  v_booking := allocator.transition(v_booking.id, v_booking.version, 'finished', p_actor, coalesce(p_reason, 'left'),
+    pg_catalog.jsonb_build_object('finished_at', allocator.now(), 'freed_allocations', v_freed,
+      'minutes_seated', pg_catalog.round(extract(epoch from allocator.now() - v_booking.seated_at) / 60)));
+  return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('freed_allocations', v_freed);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer';
+
+CREATE FUNCTION allocator.floor_setting(p_restaurant_id bigint, p_key text) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce((r.settings #>> array['floor', p_key])::integer,
+                  (allocator.default_settings() #>> array['floor', p_key])::integer)
+    from allocator.restaurants r where r.id = p_restaurant_id
+$$;
+
+COMMENT ON FUNCTION allocator.floor_setting(p_restaurant_id bigint, p_key text) IS 'A floor setting of the restaurant (floor.early_seating_minutes, floor.no_show_minutes), or its default';
 
 CREATE FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[] DEFAULT NULL::bigint[]) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2845,6 +2893,66 @@ $$;
 
 COMMENT ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) IS 'Staff: seat a booking on the chosen tables (capacity and adjacency checked) and confirm it';
 
+CREATE FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer DEFAULT NULL::integer, p_actor text DEFAULT 'staff'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_freed integer;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if p_expected_version is not null then
+    perform allocator.check_version(v_booking, p_expected_version);
+  end if;
+  perform allocator.check_can_move(v_booking, 'no_show', 'and cannot be a no-show');
+  if allocator.now() < pg_catalog.lower(v_booking.period) then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('booking %s starts at %s: a party is a no-show only after its start', v_booking.id,
+                        pg_catalog.lower(v_booking.period)));
+  end if;
+  v_freed := allocator.release_from(v_booking, allocator.now());
+  update allocator.bookings b set finished_at = allocator.now()
+   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  v_booking := allocator.transition(v_booking.id, v_booking.version, 'no_show', p_actor, coalesce(p_reason, 'did not come'),
+    pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('freed_allocations', v_freed);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The party of a confirmed booking did not come (state no_show), from its start on: its tables are free from now';
+
+CREATE FUNCTION allocator.mark_no_shows(p_limit integer DEFAULT 100) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_id bigint;
+  v_count integer := 0;
+begin
+  perform allocator.check_argument('limit', p_limit, 1, 10000);
+  for v_id in
+    select b.id from allocator.bookings b
+      join allocator.restaurants r on r.id = b.restaurant_id
+     where b.state = 'confirmed'
+       and pg_catalog.lower(b.period) + pg_catalog.make_interval(
+             mins => coalesce((r.settings #>> '{floor,no_show_minutes}')::integer,
+                              (allocator.default_settings() #>> '{floor,no_show_minutes}')::integer)) <= allocator.now()
+       and allocator.tenant_allows(b.restaurant_id)
+     order by b.id
+     limit p_limit
+     for update of b skip locked
+  loop
+    perform allocator.mark_no_show(v_id, null, 'system:no-show-sweep', 'not seated within floor.no_show_minutes');
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.mark_no_shows(p_limit integer) IS 'Mark as no_show up to p_limit confirmed bookings whose party was not seated within floor.no_show_minutes of the start (the pg_cron job allocator-no-shows, every minute); skips locked bookings';
+
 CREATE FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_duration_minutes integer DEFAULT NULL::integer, p_party_size integer DEFAULT NULL::integer, p_actor text DEFAULT 'app'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -3130,8 +3238,8 @@ if "allocator.optimize_day.plans" not in SD:
                    where a.restaurant_id = b.restaurant_id and a.booking_id = b.id) as current,
                  not (day.span @> lower(b.period)) as other_day,
                  lower(b.period) <= allocator.now() as started,
-                 -- A hold in flight, or tables a member of staff chose.
-                 (b.state in ('assigned', 'assignment_in_progress')
+                 -- A hold in flight, a party at its tables, or tables a member of staff chose.
+                 (b.state in ('assigned', 'assignment_in_progress') or b.state = 'seated'
                   or b.state = 'confirmed' and exists (select 1 from allocator.booking_state_history h
                               where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
                                 and h.to_state = 'confirmed' and h.version = b.version
@@ -3857,6 +3965,28 @@ $$;
 
 COMMENT ON FUNCTION allocator.release_claims(p_worker text) IS 'Release the queue leases a worker still holds (on a clean shutdown), so other workers take them at once; a tenant-restricted login releases only its restaurants'' rows';
 
+CREATE FUNCTION allocator.release_from(p_booking allocator.bookings, p_end timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_count integer;
+  v_deleted integer;
+begin
+  delete from allocator.allocations a
+   where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id and a.kind = 'confirmed'
+     and pg_catalog.lower(a.period) >= p_end;
+  get diagnostics v_deleted = row_count;
+  update allocator.allocations a
+     set period = pg_catalog.tstzrange(pg_catalog.lower(a.period), p_end, '[)')
+   where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id and a.kind = 'confirmed'
+     and pg_catalog.upper(a.period) > p_end;
+  get diagnostics v_count = row_count;
+  return v_count + v_deleted;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.release_from(p_booking allocator.bookings, p_end timestamp with time zone) IS 'End a booking''s confirmed allocations at p_end (deleting those that start at or after it): the rest of their time is free; returns how many changed';
+
 CREATE FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text DEFAULT 'app'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -4257,6 +4387,60 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor text, p_started timestamp with time zone, p_first bigint[], p_zone_id bigint) IS 'Seat a created booking now (created -> assigned -> confirmed) on p_first if it is among its plans, else on the best plan whose tables can be held; raises unavailable (RA014) with alternatives when none can';
+
+CREATE FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer DEFAULT NULL::integer, p_actor text DEFAULT 'staff'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_early integer;
+  v_start timestamptz := pg_catalog.lower(v_booking.period);
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if p_expected_version is not null then
+    perform allocator.check_version(v_booking, p_expected_version);
+  end if;
+  perform allocator.check_can_move(v_booking, 'seated', 'and cannot be seated',
+    'only a confirmed booking is seated');
+  v_early := allocator.floor_setting(v_booking.restaurant_id, 'early_seating_minutes');
+  if allocator.now() < v_start - pg_catalog.make_interval(mins => v_early) then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('booking %s starts at %s: a party is seated at most %s minutes early', v_booking.id,
+                        v_start, v_early),
+      null, 'change floor.early_seating_minutes, or modify the booking to an earlier time');
+  end if;
+  if allocator.now() >= pg_catalog.upper(v_booking.period) then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('booking %s ended at %s', v_booking.id, pg_catalog.upper(v_booking.period)));
+  end if;
+  -- Seated early, the party takes its tables from now: only if nobody else has them.
+  if allocator.now() < v_start then
+    perform allocator.lock_tables(v_booking.restaurant_id,
+      (select pg_catalog.array_agg(a.table_id) from allocator.allocations a
+        where a.restaurant_id = v_booking.restaurant_id and a.booking_id = v_booking.id and a.kind = 'confirmed'),
+      true);
+    begin
+      update allocator.allocations a
+         set period = pg_catalog.tstzrange(allocator.now(), pg_catalog.upper(a.period), '[)')
+       where a.restaurant_id = v_booking.restaurant_id and a.booking_id = v_booking.id and a.kind = 'confirmed';
+    exception when exclusion_violation then
+      perform allocator.raise_error('conflict',
+        pg_catalog.format('a table of booking %s is still taken before %s', v_booking.id, v_start), null,
+        'seat the party at its time, or at another table (manual_assign)');
+    end;
+  end if;
+  update allocator.bookings b set seated_at = allocator.now()
+   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  v_booking := allocator.transition(v_booking.id, v_booking.version, 'seated', p_actor, coalesce(p_reason, 'seated'),
+    pg_catalog.jsonb_build_object('seated_at', allocator.now(),
+      'minutes_late', pg_catalog.round(extract(epoch from allocator.now() - v_start) / 60)));
+  return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('seated_at', v_booking.seated_at);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Seat a confirmed booking''s party now (state seated, seated_at): from floor.early_seating_minutes before its start (its tables taken from now, conflict RA003 if another party still has one) to its end';
 
 CREATE FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) RETURNS allocator.services
     LANGUAGE plpgsql STABLE
@@ -4790,7 +4974,7 @@ begin
   end loop;
 
   v_result := v_defaults || p_settings;
-  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags'] loop
+  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags', 'floor'] loop
     v_value := p_settings -> v_group;
     if v_value is null then
       continue;
@@ -4845,6 +5029,8 @@ begin
       v_result #> array['strategy_weights', v_key], 0, 100);
   end loop;
 
+  perform allocator.check_setting_int('floor.early_seating_minutes', v_result #> '{floor,early_seating_minutes}', 0, 240);
+  perform allocator.check_setting_int('floor.no_show_minutes', v_result #> '{floor,no_show_minutes}', 5, 240);
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 
@@ -5754,7 +5940,7 @@ CREATE INDEX booking_state_history_booking_idx ON allocator.booking_state_histor
 
 CREATE INDEX bookings_id_idx ON allocator.bookings USING btree (id);
 
-CREATE INDEX bookings_open_idx ON allocator.bookings USING btree (restaurant_id, state) WHERE (state <> ALL (ARRAY['confirmed'::text, 'failed'::text, 'cancelled'::text]));
+CREATE INDEX bookings_open_idx ON allocator.bookings USING btree (restaurant_id, state) WHERE (state <> ALL (ARRAY['confirmed'::text, 'failed'::text, 'cancelled'::text, 'seated'::text, 'finished'::text, 'no_show'::text]));
 
 CREATE INDEX bookings_period_idx ON allocator.bookings USING gist (restaurant_id, period);
 
@@ -6147,6 +6333,12 @@ REVOKE ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size
 GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.floor_setting(p_restaurant_id bigint, p_key text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) TO allocator_ops;
 
@@ -6216,6 +6408,13 @@ GRANT ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint
 REVOKE ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.mark_no_shows(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.mark_no_shows(p_limit integer) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_ops;
@@ -6283,6 +6482,8 @@ REVOKE ALL ON FUNCTION allocator.refresh_table_combinations(p_restaurant_id bigi
 REVOKE ALL ON FUNCTION allocator.release_claims(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.release_claims(p_worker text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.release_from(p_booking allocator.bookings, p_end timestamp with time zone) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_ops;
@@ -6326,6 +6527,10 @@ REVOKE ALL ON FUNCTION allocator.run_one(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.run_one(p_worker text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor text, p_started timestamp with time zone, p_first bigint[], p_zone_id bigint) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) FROM PUBLIC;
 

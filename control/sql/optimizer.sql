@@ -60,8 +60,8 @@ if "allocator.optimize_day.plans" not in SD:
                    where a.restaurant_id = b.restaurant_id and a.booking_id = b.id) as current,
                  not (day.span @> lower(b.period)) as other_day,
                  lower(b.period) <= allocator.now() as started,
-                 -- A hold in flight, or tables a member of staff chose.
-                 (b.state in ('assigned', 'assignment_in_progress')
+                 -- A hold in flight, a party at its tables, or tables a member of staff chose.
+                 (b.state in ('assigned', 'assignment_in_progress') or b.state = 'seated'
                   or b.state = 'confirmed' and exists (select 1 from allocator.booking_state_history h
                               where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
                                 and h.to_state = 'confirmed' and h.version = b.version

@@ -22,6 +22,7 @@ as $$
     },
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
+    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -156,7 +157,7 @@ begin
   end loop;
 
   v_result := v_defaults || p_settings;
-  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags'] loop
+  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags', 'floor'] loop
     v_value := p_settings -> v_group;
     if v_value is null then
       continue;
@@ -211,6 +212,8 @@ begin
       v_result #> array['strategy_weights', v_key], 0, 100);
   end loop;
 
+  perform allocator.check_setting_int('floor.early_seating_minutes', v_result #> '{floor,early_seating_minutes}', 0, 240);
+  perform allocator.check_setting_int('floor.no_show_minutes', v_result #> '{floor,no_show_minutes}', 5, 240);
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 

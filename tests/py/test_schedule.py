@@ -56,13 +56,14 @@ def test_schedule_install_twice_leaves_one_set(cron_cluster: Cluster) -> None:
             "select jobname, schedule, command from cron.job where jobname like 'allocator-%' order by 1"
         ).fetchall()
     names = [name for name, _, _ in jobs]
-    assert len(names) == len(set(names)) == 4
+    assert len(names) == len(set(names)) == 5
     # The nightly optimizer is one job for every restaurant, every minute: each restaurant's
     # plan runs at its cut-off in its own time zone, whatever the UTC offset that night.
     assert ("allocator-nightly", "* * * * *", "call allocator.nightly_sweep()") in jobs
     assert f"allocator-optimize-{rid}" not in names, "the old per-restaurant job is removed"
     assert ("allocator-expire-holds", "* * * * *", "select allocator.expire_holds()") in jobs
     assert ("allocator-run-due", "* * * * *", "call allocator.sweep(500)") in jobs
+    assert ("allocator-no-shows", "* * * * *", "select allocator.mark_no_shows()") in jobs
     listed = allocator_cli(cron_cluster, "schedule", "list")
     assert "allocator-run-due" in listed.stdout
     removed = allocator_cli(cron_cluster, "schedule", "remove")

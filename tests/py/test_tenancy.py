@@ -572,6 +572,9 @@ ID_CALLS: list[tuple[str, str, str]] = [
         "select allocator.manual_assign({review}, array[{id}]::bigint[], 'staff:probe', 'probe')",
     ),
     ("booking", "modify_booking", "select allocator.modify_booking({id}, 1, p_party_size => 3)"),
+    ("booking", "seat_booking", "select allocator.seat_booking({id})"),
+    ("booking", "finish_booking", "select allocator.finish_booking({id})"),
+    ("booking", "mark_no_show", "select allocator.mark_no_show({id})"),
     ("restaurant", "nightly_optimize", "select allocator.nightly_optimize({id})"),
     ("restaurant", "optimize_day", "select allocator.optimize_day({id}, current_date)"),
     (

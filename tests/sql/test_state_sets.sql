@@ -11,11 +11,11 @@ select is(allocator.is_terminal('no_such_state'), NULL, 'an unknown state is nei
 
 select is(
   (select array_agg(s.state order by s.state) from allocator.booking_states s where allocator.is_settled(s.state)),
-  array['cancelled', 'confirmed', 'failed', 'manual_review'],
+  array['cancelled', 'confirmed', 'failed', 'finished', 'manual_review', 'no_show', 'seated'],
   'settled: the terminal states and manual_review');
 select is(
   (select array_agg(s.state order by s.state) from allocator.booking_states s where allocator.is_final(s.state)),
-  array['cancelled', 'failed'],
+  array['cancelled', 'failed', 'finished', 'no_show'],
   'final: the states no transition leaves');
 select is(allocator.is_final('no_such_state'), NULL, 'an unknown state is neither final nor not');
 

@@ -1898,15 +1898,10 @@ CREATE FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := allocator.floor_booking(p_booking_id, p_expected_version, p_actor, p_reason,
+    'finished', 'and cannot be finished', 'seat the party first');
   v_freed integer;
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
-  if p_expected_version is not null then
-    perform allocator.check_version(v_booking, p_expected_version);
-  end if;
-  perform allocator.check_can_move(v_booking, 'finished', 'and cannot be finished', 'seat the party first');
   -- The tables are free once cleared: now plus the restaurant's buffer.
   v_freed := allocator.release_from(v_booking, allocator.now()
     + pg_catalog.make_interval(mins => (select (r.settings ->> 'buffer_minutes')::integer
@@ -1921,6 +1916,24 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer';
+
+CREATE FUNCTION allocator.floor_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text, p_to_state text, p_refusal text, p_hint text DEFAULT NULL::text) RETURNS allocator.bookings
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if p_expected_version is not null then
+    perform allocator.check_version(v_booking, p_expected_version);
+  end if;
+  perform allocator.check_can_move(v_booking, p_to_state, p_refusal, p_hint);
+  return v_booking;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.floor_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text, p_to_state text, p_refusal text, p_hint text) IS 'Lock a booking for a floor action and check the actor, reason, version (when given) and that it may move to p_to_state (RA005 worded with p_refusal)';
 
 CREATE FUNCTION allocator.floor_setting(p_restaurant_id bigint, p_key text) RETURNS integer
     LANGUAGE sql STABLE
@@ -2898,15 +2911,10 @@ CREATE FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version i
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := allocator.floor_booking(p_booking_id, p_expected_version, p_actor, p_reason,
+    'no_show', 'and cannot be a no-show');
   v_freed integer;
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
-  if p_expected_version is not null then
-    perform allocator.check_version(v_booking, p_expected_version);
-  end if;
-  perform allocator.check_can_move(v_booking, 'no_show', 'and cannot be a no-show');
   if allocator.now() < pg_catalog.lower(v_booking.period) then
     perform allocator.raise_error('invalid_argument',
       pg_catalog.format('booking %s starts at %s: a party is a no-show only after its start', v_booking.id,
@@ -4393,17 +4401,11 @@ CREATE FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version i
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := allocator.floor_booking(p_booking_id, p_expected_version, p_actor, p_reason,
+    'seated', 'and cannot be seated', 'only a confirmed booking is seated');
   v_early integer;
   v_start timestamptz := pg_catalog.lower(v_booking.period);
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
-  if p_expected_version is not null then
-    perform allocator.check_version(v_booking, p_expected_version);
-  end if;
-  perform allocator.check_can_move(v_booking, 'seated', 'and cannot be seated',
-    'only a confirmed booking is seated');
   v_early := allocator.floor_setting(v_booking.restaurant_id, 'early_seating_minutes');
   if allocator.now() < v_start - pg_catalog.make_interval(mins => v_early) then
     perform allocator.raise_error('invalid_argument',
@@ -6336,6 +6338,8 @@ GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size 
 REVOKE ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.floor_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text, p_to_state text, p_refusal text, p_hint text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.floor_setting(p_restaurant_id bigint, p_key text) FROM PUBLIC;
 

@@ -41,6 +41,36 @@ $$;
 comment on function allocator.floor_setting(bigint, text) is
   'A floor setting of the restaurant (floor.early_seating_minutes, floor.no_show_minutes), or its default';
 
+-- The common start of a floor action: the booking locked, the actor and reason checked, the
+-- version when given, and the move allowed from its state.
+create or replace function allocator.floor_booking(
+  p_booking_id bigint,
+  p_expected_version integer,
+  p_actor text,
+  p_reason text,
+  p_to_state text,
+  p_refusal text,
+  p_hint text default null
+) returns allocator.bookings
+language plpgsql
+volatile
+as $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if p_expected_version is not null then
+    perform allocator.check_version(v_booking, p_expected_version);
+  end if;
+  perform allocator.check_can_move(v_booking, p_to_state, p_refusal, p_hint);
+  return v_booking;
+end
+$$;
+
+comment on function allocator.floor_booking(bigint, integer, text, text, text, text, text) is
+  'Lock a booking for a floor action and check the actor, reason, version (when given) and that it may move to p_to_state (RA005 worded with p_refusal)';
+
 create or replace function allocator.seat_booking(
   p_booking_id bigint,
   p_expected_version integer default null,
@@ -53,17 +83,11 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := allocator.floor_booking(p_booking_id, p_expected_version, p_actor, p_reason,
+    'seated', 'and cannot be seated', 'only a confirmed booking is seated');
   v_early integer;
   v_start timestamptz := pg_catalog.lower(v_booking.period);
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
-  if p_expected_version is not null then
-    perform allocator.check_version(v_booking, p_expected_version);
-  end if;
-  perform allocator.check_can_move(v_booking, 'seated', 'and cannot be seated',
-    'only a confirmed booking is seated');
   v_early := allocator.floor_setting(v_booking.restaurant_id, 'early_seating_minutes');
   if allocator.now() < v_start - pg_catalog.make_interval(mins => v_early) then
     perform allocator.raise_error('invalid_argument',
@@ -115,15 +139,10 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := allocator.floor_booking(p_booking_id, p_expected_version, p_actor, p_reason,
+    'finished', 'and cannot be finished', 'seat the party first');
   v_freed integer;
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
-  if p_expected_version is not null then
-    perform allocator.check_version(v_booking, p_expected_version);
-  end if;
-  perform allocator.check_can_move(v_booking, 'finished', 'and cannot be finished', 'seat the party first');
   -- The tables are free once cleared: now plus the restaurant's buffer.
   v_freed := allocator.release_from(v_booking, allocator.now()
     + pg_catalog.make_interval(mins => (select (r.settings ->> 'buffer_minutes')::integer
@@ -152,15 +171,10 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+  v_booking allocator.bookings := allocator.floor_booking(p_booking_id, p_expected_version, p_actor, p_reason,
+    'no_show', 'and cannot be a no-show');
   v_freed integer;
 begin
-  perform allocator.actor_role(p_actor);
-  perform allocator.check_length('reason', p_reason, 'reason_chars');
-  if p_expected_version is not null then
-    perform allocator.check_version(v_booking, p_expected_version);
-  end if;
-  perform allocator.check_can_move(v_booking, 'no_show', 'and cannot be a no-show');
   if allocator.now() < pg_catalog.lower(v_booking.period) then
     perform allocator.raise_error('invalid_argument',
       pg_catalog.format('booking %s starts at %s: a party is a no-show only after its start', v_booking.id,

@@ -3,6 +3,7 @@ drop function if exists allocator.seat_booking(bigint, integer, text, text);
 drop function if exists allocator.finish_booking(bigint, integer, text, text);
 drop function if exists allocator.mark_no_show(bigint, integer, text, text);
 drop function if exists allocator.mark_no_shows(integer);
+drop function if exists allocator.floor_booking(bigint, integer, text, text, text, text, text);
 update allocator.bookings set state = 'confirmed' where state in ('seated', 'finished', 'no_show');
 delete from allocator.booking_state_history where to_state in ('seated', 'finished', 'no_show');
 delete from allocator.booking_transitions where to_state in ('seated', 'finished', 'no_show');

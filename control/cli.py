@@ -437,6 +437,67 @@ def inspect(booking_id: int) -> None:
             raise typer.Exit(1)
 
 
+ISO_FORMATS = [
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%d %H:%M%z",
+]
+
+
+@app.command("floor")
+def floor(
+    restaurant: Annotated[int, typer.Option(help="Restaurant id.")],
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=ISO_FORMATS,
+            help="Instant, ISO 8601 with its UTC offset (default: now).",
+        ),
+    ] = None,
+) -> None:
+    """Each table now (or at --at): free, held, booked, late, seated; who is next."""
+    from zoneinfo import ZoneInfo
+
+    from rich.table import Table
+
+    from control.queries import query
+
+    with connect(database_url()) as conn:
+        zone_row = conn.execute(query("restaurant_timezone"), (restaurant,)).fetchone()
+        if zone_row is None:
+            console.print(f"[red]no restaurant {restaurant}[/red]")
+            raise typer.Exit(1)
+        rows = conn.execute(query("floor"), (restaurant, at)).fetchall()
+    local = ZoneInfo(zone_row[0])
+
+    def hhmm(instant: datetime | None) -> str | None:
+        return instant.astimezone(local).strftime("%H:%M") if instant else None
+
+    grid = Table(
+        title=f"floor of restaurant {restaurant}"
+        + (f" at {at.isoformat()}" if at else "")
+        + f" (times in {zone_row[0]})"
+    )
+    for header in [
+        "table",
+        "zone",
+        "status",
+        "booking",
+        "party",
+        "frees at",
+        "next",
+        "next at",
+        "party",
+    ]:
+        grid.add_column(header)
+    for label, zone, status, booking, party, late, frees, nxt, next_at, next_party in rows:
+        shown = f"{status} (late)" if late else status
+        values = (label, zone, shown, booking, party, hhmm(frees), nxt, hhmm(next_at), next_party)
+        grid.add_row(*(cell(v) for v in values))
+    console.print(grid)
+
+
 @app.command("shadow")
 def shadow(
     days: Annotated[
@@ -543,12 +604,7 @@ def booking_create(
     start: Annotated[
         datetime,
         typer.Option(
-            formats=[
-                "%Y-%m-%dT%H:%M:%S%z",
-                "%Y-%m-%dT%H:%M%z",
-                "%Y-%m-%d %H:%M:%S%z",
-                "%Y-%m-%d %H:%M%z",
-            ],
+            formats=ISO_FORMATS,
             help="Start time, ISO 8601 with its UTC offset (2027-03-01T19:00+01:00).",
         ),
     ],

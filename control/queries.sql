@@ -223,3 +223,11 @@ select pg_catalog.substr(l.name, 8) as worker,
   left join allocator.booking_assignment_attempts a on a.worker = pg_catalog.substr(l.name, 8)
  where l.name like 'worker:%' and l.expires_at > now()
  group by 1 order by 1;
+
+-- name: floor
+select label, zone, status, booking_id, party_size, late, frees_at, next_booking_id, next_at,
+       next_party_size
+  from allocator.floor_at(%s, %s);
+
+-- name: restaurant_timezone
+select timezone from allocator.restaurants where id = %s;

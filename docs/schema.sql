@@ -1917,6 +1917,55 @@ $$;
 
 COMMENT ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer';
 
+CREATE FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(table_id bigint, label text, zone text, status text, booking_id bigint, party_size integer, late boolean, frees_at timestamp with time zone, next_booking_id bigint, next_at timestamp with time zone, next_party_size integer)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_at timestamptz := coalesce(p_at, allocator.now());
+begin
+  if not pg_catalog.isfinite(v_at) then
+    perform allocator.raise_error('invalid_argument', 'the floor is shown at a finite instant');
+  end if;
+  return query
+  select t.id, t.label, z.name,
+         case when not t.active then 'inactive'
+              when cur.kind = 'hold' then 'held'
+              when cur.state = 'seated' then 'seated'
+              when cur.kind = 'confirmed' then 'booked'
+              else 'free' end,
+         cur.booking_id, cur.party_size,
+         coalesce(cur.kind = 'confirmed' and cur.state = 'confirmed' and cur.starts < least(v_at, allocator.now()), false),
+         cur.ends,
+         nxt.booking_id, nxt.starts, nxt.party_size
+    from allocator.tables t
+    left join allocator.zones z on z.restaurant_id = t.restaurant_id and z.id = t.zone_id
+    left join lateral (
+      select a.kind, a.booking_id, b.party_size, b.state, pg_catalog.lower(b.period) as starts,
+             pg_catalog.upper(a.period) as ends
+        from allocator.allocations a
+        join allocator.bookings b on b.restaurant_id = a.restaurant_id and b.id = a.booking_id
+       where a.restaurant_id = t.restaurant_id and a.table_id = t.id and a.period @> v_at
+         and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+       order by a.kind = 'confirmed' desc
+       limit 1) cur on true
+    left join lateral (
+      select a.booking_id, b.party_size, pg_catalog.lower(a.period) as starts
+        from allocator.allocations a
+        join allocator.bookings b on b.restaurant_id = a.restaurant_id and b.id = a.booking_id
+       where a.restaurant_id = t.restaurant_id and a.table_id = t.id and a.kind = 'confirmed'
+         and pg_catalog.lower(a.period) > v_at
+       order by pg_catalog.lower(a.period)
+       limit 1) nxt on true
+   where t.restaurant_id = v_restaurant.id
+   order by t.label;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) IS 'Each table of the restaurant at p_at (default now): free, held, booked (late when its start has passed, by now and by p_at, and nobody seated the party), seated or inactive; the booking on it and when it frees; the next booking and when it starts';
+
 CREATE FUNCTION allocator.floor_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text, p_to_state text, p_refusal text, p_hint text DEFAULT NULL::text) RETURNS allocator.bookings
     LANGUAGE plpgsql
     AS $$
@@ -6338,6 +6387,11 @@ GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size 
 REVOKE ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_ops;
+GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.floor_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text, p_to_state text, p_refusal text, p_hint text) FROM PUBLIC;
 

@@ -227,3 +227,69 @@ $$;
 
 comment on function allocator.mark_no_shows(integer) is
   'Mark as no_show up to p_limit confirmed bookings whose party was not seated within floor.no_show_minutes of the start (the pg_cron job allocator-no-shows, every minute); skips locked bookings';
+
+-- Each table of a restaurant at an instant: what is on it, until when, and who is next.
+create or replace function allocator.floor_at(p_restaurant_id bigint, p_at timestamptz default null)
+returns table (
+  table_id bigint,
+  label text,
+  zone text,
+  status text,
+  booking_id bigint,
+  party_size integer,
+  late boolean,
+  frees_at timestamptz,
+  next_booking_id bigint,
+  next_at timestamptz,
+  next_party_size integer
+)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_at timestamptz := coalesce(p_at, allocator.now());
+begin
+  if not pg_catalog.isfinite(v_at) then
+    perform allocator.raise_error('invalid_argument', 'the floor is shown at a finite instant');
+  end if;
+  return query
+  select t.id, t.label, z.name,
+         case when not t.active then 'inactive'
+              when cur.kind = 'hold' then 'held'
+              when cur.state = 'seated' then 'seated'
+              when cur.kind = 'confirmed' then 'booked'
+              else 'free' end,
+         cur.booking_id, cur.party_size,
+         coalesce(cur.kind = 'confirmed' and cur.state = 'confirmed' and cur.starts < least(v_at, allocator.now()), false),
+         cur.ends,
+         nxt.booking_id, nxt.starts, nxt.party_size
+    from allocator.tables t
+    left join allocator.zones z on z.restaurant_id = t.restaurant_id and z.id = t.zone_id
+    left join lateral (
+      select a.kind, a.booking_id, b.party_size, b.state, pg_catalog.lower(b.period) as starts,
+             pg_catalog.upper(a.period) as ends
+        from allocator.allocations a
+        join allocator.bookings b on b.restaurant_id = a.restaurant_id and b.id = a.booking_id
+       where a.restaurant_id = t.restaurant_id and a.table_id = t.id and a.period @> v_at
+         and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+       order by a.kind = 'confirmed' desc
+       limit 1) cur on true
+    left join lateral (
+      select a.booking_id, b.party_size, pg_catalog.lower(a.period) as starts
+        from allocator.allocations a
+        join allocator.bookings b on b.restaurant_id = a.restaurant_id and b.id = a.booking_id
+       where a.restaurant_id = t.restaurant_id and a.table_id = t.id and a.kind = 'confirmed'
+         and pg_catalog.lower(a.period) > v_at
+       order by pg_catalog.lower(a.period)
+       limit 1) nxt on true
+   where t.restaurant_id = v_restaurant.id
+   order by t.label;
+end
+$$;
+
+comment on function allocator.floor_at(bigint, timestamptz) is
+  'Each table of the restaurant at p_at (default now): free, held, booked (late when its start has passed, by now and by p_at, and nobody seated the party), seated or inactive; the booking on it and when it frees; the next booking and when it starts';

@@ -248,3 +248,27 @@ def test_shadow_reports_the_engine_beside_the_legacy_planner(db_url: str) -> Non
     ], result.stdout
     table = run(db_url, "shadow")
     assert table.returncode == 0 and "engine beside the legacy planner" in table.stdout
+
+
+def test_floor_shows_each_table_and_who_is_next(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            """select allocator.import_layout('{"name": "Floor CLI", "timezone": "Europe/Rome",
+                 "tables": [{"label": "F1", "max_capacity": 4}, {"label": "F2", "max_capacity": 4}]}') ->> 'restaurant_id'"""
+        ).fetchone()
+        assert row is not None
+        rid = int(row[0])
+        booking = conn.execute(
+            "select (allocator.create_booking(%s, 4, '2027-03-01T19:00:00+01:00', 120) ->> 'booking_id')::bigint",
+            (rid,),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute("select allocator.process_booking(%s, 'test')", (booking,))
+    during = run(db_url, "floor", "--restaurant", str(rid), "--at", "2027-03-01T19:30:00+01:00")
+    assert during.returncode == 0, during.stdout + during.stderr
+    line = next(line for line in during.stdout.splitlines() if "F1" in line)
+    assert "booked" in line and str(booking) in line and "21:15" in line, during.stdout
+    assert re.search(r"F2\s*│[^│]*│\s*free", during.stdout), during.stdout
+    before = run(db_url, "floor", "--restaurant", str(rid), "--at", "2027-03-01T18:00:00+01:00")
+    f1 = next(line for line in before.stdout.splitlines() if "F1" in line)
+    assert "free" in f1 and "19:00" in f1, before.stdout
+    assert run(db_url, "floor", "--restaurant", "987654321").returncode == 1

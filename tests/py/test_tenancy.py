@@ -287,6 +287,7 @@ SRF_CALLS: dict[str, str] = {
     "plan_booking": "{due}, 100",
     "queue_deferrals": "",
     "find_slots": "{restaurant}, 2, now(), now() + interval '1 day'",
+    "floor_at": "{restaurant}",
     "read_events": "'probe', 10000",
     "shadow_report_between": "now() - interval '1 year', now() + interval '1 year'",
 }
@@ -573,6 +574,7 @@ ID_CALLS: list[tuple[str, str, str]] = [
     ),
     ("booking", "modify_booking", "select allocator.modify_booking({id}, 1, p_party_size => 3)"),
     ("booking", "seat_booking", "select allocator.seat_booking({id})"),
+    ("restaurant", "floor_at", "select * from allocator.floor_at({id})"),
     ("booking", "finish_booking", "select allocator.finish_booking({id})"),
     ("booking", "mark_no_show", "select allocator.mark_no_show({id})"),
     ("restaurant", "nightly_optimize", "select allocator.nightly_optimize({id})"),

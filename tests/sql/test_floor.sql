@@ -1,6 +1,6 @@
 -- The evening on the floor: seating (early only onto a free table), finishing (the rest of
 -- the time free at once), no-shows by staff and by the sweep, and the guards of each.
-select plan(29);
+select plan(32);
 
 select allocator.freeze_clock('2026-06-01 17:00+00');
 select (allocator.import_layout('{"name": "Floor", "settings": {"buffer_minutes": 15, "turn_minutes": {"8": 120}},
@@ -34,6 +34,11 @@ select is((select seated_at from allocator.bookings where id = :p), '2026-06-01 
 select is((select actor || ' ' || (metadata ->> 'minutes_late') from allocator.booking_state_history where booking_id = :p and to_state = 'seated'),
   'staff:ana 5', 'audited: who seated them, five minutes late');
 select throws_ok(format('select allocator.seat_booking(%s)', :p), 'RA005', NULL, 'a seated party is not seated again');
+select is((select row(status, booking_id = :p, frees_at, next_booking_id = :a, next_at)::text
+             from allocator.floor_at(:r) where label = 'T1'),
+  '(seated,t,"2026-06-01 19:15:00+00",t,"2026-06-01 19:30:00+00")',
+  'the floor: T1 seated until 19:15 (with the buffer), the 19:30 party next');
+select is((select status from allocator.floor_at(:r) where label = 'T2'), 'free', 'T2 free');
 
 select allocator.freeze_clock('2026-06-01 18:20+00');
 select throws_ok(format('select allocator.seat_booking(%s)', :a), 'RA001', NULL, 'more than an hour early');
@@ -60,6 +65,8 @@ select pg_temp.confirmed(2, '2026-06-01 20:00+00') as n \gset
 select is((select array_agg(table_id) from allocator.allocations where booking_id = :n), array[pg_temp.t('T2')], 'a party at 20:00 on T2');
 select throws_ok(format('select allocator.mark_no_show(%s)', :n), 'RA001', NULL, 'not a no-show before its start');
 select allocator.freeze_clock('2026-06-01 20:10+00');
+select is((select row(status, late, booking_id = :n)::text from allocator.floor_at(:r) where label = 'T2'),
+  '(booked,t,t)', 'ten minutes after its start, nobody seated: booked and late');
 select is(allocator.mark_no_shows(), 0, 'ten minutes late: the sweep waits (floor.no_show_minutes is 30)');
 select allocator.freeze_clock('2026-06-01 20:31+00');
 select is(allocator.mark_no_shows(), 1, 'thirty-one minutes late: the sweep marks it');

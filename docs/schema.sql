@@ -490,8 +490,16 @@ CREATE FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrang
     LANGUAGE sql STABLE
     AS $$
   with busy as (
-    select pg_catalog.array_agg(distinct a.table_id) as ids
-      from allocator.taken_allocations(p_restaurant_id, p_period, p_include_holds) a
+    -- Tables taken by an allocation, or blocked, over the period plus the buffer.
+    select pg_catalog.array_agg(distinct x.table_id) as ids
+      from (select a.table_id from allocator.taken_allocations(p_restaurant_id, p_period, p_include_holds) a
+            union all
+            select k.table_id from allocator.restaurants r
+              join allocator.table_blocks k on k.restaurant_id = r.id
+             where r.id = p_restaurant_id
+               and k.period && pg_catalog.tstzrange(pg_catalog.lower(p_period),
+                    pg_catalog.upper(p_period) + pg_catalog.make_interval(mins => (r.settings ->> 'buffer_minutes')::integer),
+                    '[)')) x
   ), free as (
     select t.id, t.min_capacity, t.max_capacity, t.zone_id
       from allocator.tables t, busy
@@ -515,7 +523,7 @@ CREATE FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrang
              and not (c.table_ids && coalesce(busy.ids, '{}'))) u
 $$;
 
-COMMENT ON FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrange, p_include_holds boolean) IS 'Free tables and combinations of a restaurant for a booking period (buffer added): kind, table ids, capacities, zones';
+COMMENT ON FUNCTION allocator.availability(p_restaurant_id bigint, p_period tstzrange, p_include_holds boolean) IS 'Free tables and combinations of a restaurant for a booking period (buffer added; allocated and blocked tables left out): kind, table ids, capacities, zones';
 
 CREATE FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -530,6 +538,97 @@ $$;
 
 COMMENT ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) IS 'Retry delay in ms for an attempt: base_delay_ms * 2^(attempt-1) with a reproducible jitter of +-jitter, never above max_delay_ms';
 
+CREATE FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_ids bigint[];
+  v_period tstzrange;
+  v_booking allocator.bookings;
+  v_reseated jsonb := '[]'::jsonb;
+  v_review jsonb := '[]'::jsonb;
+  v_seated jsonb;
+  v_blocks bigint[];
+begin
+  perform allocator.actor_role(p_actor);
+  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
+     or p_from >= p_to then
+    perform allocator.raise_error('invalid_argument', 'a block needs a start before its end',
+      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
+  end if;
+  if p_to - p_from > interval '90 days' or p_to < allocator.now() then
+    perform allocator.raise_error('invalid_argument', 'a block lasts at most 90 days and ends in the future',
+      pg_catalog.format('got %s to %s', p_from, p_to), 'deactivate a table that is gone for good');
+  end if;
+  if p_reason is null or pg_catalog.btrim(p_reason) = '' then
+    perform allocator.raise_error('invalid_argument', 'a block needs a reason');
+  end if;
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if p_table_ids is null or pg_catalog.cardinality(p_table_ids) = 0
+     or pg_catalog.cardinality(p_table_ids) > allocator.limit_of('tables_per_restaurant') then
+    perform allocator.raise_error('invalid_argument', 'a block needs the ids of one or more tables');
+  end if;
+  select pg_catalog.array_agg(t.id order by t.id) into v_ids
+    from allocator.tables t where t.restaurant_id = v_restaurant.id and t.id = any (p_table_ids);
+  if pg_catalog.cardinality(v_ids) is distinct from
+     (select pg_catalog.count(distinct x)::integer from pg_catalog.unnest(p_table_ids) x where x is not null)
+     or pg_catalog.array_position(p_table_ids, null) is not null then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('not every table of %s is a table of restaurant %s', p_table_ids, v_restaurant.id));
+  end if;
+  v_period := pg_catalog.tstzrange(p_from, p_to, '[)');
+  -- Everyone who writes these tables' allocations waits from here on.
+  perform allocator.lock_tables(v_restaurant.id, v_ids, true);
+  if exists (select 1 from allocator.allocations a
+               join allocator.bookings b on b.restaurant_id = a.restaurant_id and b.id = a.booking_id
+              where a.restaurant_id = v_restaurant.id and a.table_id = any (v_ids) and a.period && v_period
+                and (b.state = 'seated' or (a.kind = 'hold' and a.expires_at > allocator.now()))) then
+    perform allocator.raise_error('conflict',
+      'a table to block has a seated party or a live hold in that time', null,
+      'block after the party leaves, or when the hold is confirmed or gone');
+  end if;
+  begin
+    insert into allocator.table_blocks (restaurant_id, table_id, period, reason, created_by)
+    select v_restaurant.id, x, v_period, p_reason, p_actor from pg_catalog.unnest(v_ids) x;
+  exception when exclusion_violation then
+    perform allocator.raise_error('conflict', 'a table to block is blocked already for part of that time');
+  end;
+  select pg_catalog.array_agg(k.id order by k.id) into v_blocks
+    from allocator.table_blocks k
+   where k.restaurant_id = v_restaurant.id and k.table_id = any (v_ids) and k.period = v_period;
+  -- The bookings confirmed on those tables then are seated elsewhere, or go to a person.
+  for v_booking in
+    select b.* from allocator.bookings b
+     where b.restaurant_id = v_restaurant.id and b.state = 'confirmed'
+       and b.id in (select a.booking_id from allocator.allocations a
+                     where a.restaurant_id = v_restaurant.id and a.table_id = any (v_ids)
+                       and a.period && v_period and a.kind = 'confirmed')
+     order by b.id
+     for update
+  loop
+    perform allocator.free_booking_tables(v_booking, 'released');
+    v_booking := allocator.transition(v_booking.id, v_booking.version, 'created', p_actor, 'table_blocked',
+      pg_catalog.jsonb_build_object('blocks', v_blocks));
+    begin
+      v_seated := allocator.seat_at_once(v_booking, p_actor, pg_catalog.clock_timestamp(), null,
+        v_booking.preferred_zone_id);
+      v_reseated := v_reseated || pg_catalog.jsonb_build_object('booking_id', v_booking.id,
+        'table_ids', v_seated -> 'table_ids');
+    exception when sqlstate 'RA014' then
+      perform allocator.transition(v_booking.id, v_booking.version, 'manual_review', p_actor, 'table_blocked',
+        pg_catalog.jsonb_build_object('blocks', v_blocks));
+      v_review := v_review || pg_catalog.to_jsonb(v_booking.id);
+    end;
+  end loop;
+  return pg_catalog.jsonb_build_object('block_ids', v_blocks, 'table_ids', v_ids, 'from', p_from, 'to', p_to,
+    'reseated', v_reseated, 'manual_review', v_review);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) IS 'Block tables from p_from to p_to with a reason (at most 90 days): nobody is seated on them then. Bookings confirmed on them are seated elsewhere in the same transaction, or sent to manual review with reason table_blocked; refused (RA003) over a seated party, a live hold or another block';
+
 CREATE FUNCTION allocator.blocked_period(p_booking allocator.bookings) RETURNS tstzrange
     LANGUAGE sql STABLE
     AS $$
@@ -540,6 +639,16 @@ CREATE FUNCTION allocator.blocked_period(p_booking allocator.bookings) RETURNS t
 $$;
 
 COMMENT ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) IS 'The booking''s period extended by the restaurant''s buffer_minutes: how long its tables are taken';
+
+CREATE FUNCTION allocator.blocked_table_ids(p_restaurant_id bigint, p_period tstzrange) RETURNS bigint[]
+    LANGUAGE sql STABLE
+    AS $$
+  select coalesce(pg_catalog.array_agg(distinct k.table_id), '{}')
+    from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and k.period && p_period
+$$;
+
+COMMENT ON FUNCTION allocator.blocked_table_ids(p_restaurant_id bigint, p_period tstzrange) IS 'The restaurant''s tables blocked at some point of p_period';
 
 CREATE FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text DEFAULT NULL::text, p_preferred_zone text DEFAULT NULL::text, p_metadata jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT 'app'::text, p_guest_email text DEFAULT NULL::text, p_locale text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1024,6 +1133,18 @@ CREATE FUNCTION allocator.check_invariants() RETURNS TABLE(kind text, restaurant
      and not exists (select 1 from allocator.holds ho
                       where ho.restaurant_id = bk.restaurant_id and ho.booking_id = bk.id and ho.status = 'active')
   union all
+  -- Nobody is seated, booked or held on a blocked or inactive table.
+  select 'blocked_table', a.restaurant_id, a.booking_id,
+         pg_catalog.format('allocation %s on table %s, %s', a.id, a.table_id,
+                           case when not t.active then 'which is inactive' else 'which is blocked then' end)
+    from allocator.allocations a
+    join allocator.tables t on t.restaurant_id = a.restaurant_id and t.id = a.table_id
+   where (a.kind = 'confirmed' or a.expires_at > allocator.now())
+     and pg_catalog.upper(a.period) > allocator.now()
+     and (not t.active
+          or exists (select 1 from allocator.table_blocks k
+                      where k.restaurant_id = a.restaurant_id and k.table_id = a.table_id and k.period && a.period))
+  union all
   -- Every state change has its event.
   select 'missing_event', h.restaurant_id, h.booking_id,
          pg_catalog.format('no event for version %s (%s)', h.version, h.to_state)
@@ -1035,7 +1156,7 @@ CREATE FUNCTION allocator.check_invariants() RETURNS TABLE(kind text, restaurant
   where allocator.tenant_allows(v.restaurant_id)
 $$;
 
-COMMENT ON FUNCTION allocator.check_invariants() IS 'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), state changes without an event. Empty means healthy. A tenant-restricted login sees its restaurants'' violations only';
+COMMENT ON FUNCTION allocator.check_invariants() IS 'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), allocations to come on blocked or inactive tables, state changes without an event. Empty means healthy. A tenant-restricted login sees its restaurants'' violations only';
 
 CREATE FUNCTION allocator.check_layout_limits(p_restaurant_id bigint, p_table text, p_operation text) RETURNS void
     LANGUAGE plpgsql STABLE
@@ -2551,6 +2672,13 @@ declare
   v_id bigint;
   v_holder bigint;
 begin
+  -- Blocks are written under the same table row locks the caller holds: this sees them all.
+  if exists (select 1 from allocator.table_blocks k
+              where k.restaurant_id = p_restaurant_id and k.table_id = p_table_id and k.period && p_period) then
+    perform allocator.raise_error('conflict',
+      pg_catalog.format('table %s is blocked for part of that time', p_table_id), null,
+      'see allocator.table_blocks for the reason');
+  end if;
   insert into allocator.allocations
          (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
   values (p_restaurant_id, p_booking_id, p_table_id, p_period, p_kind, p_expires_at, p_hold_id)
@@ -4958,6 +5086,26 @@ $$;
 
 COMMENT ON FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) IS 'Turn time in minutes for a party of p_party_size under the given restaurant settings';
 
+CREATE FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text DEFAULT 'staff'::text) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_count integer;
+begin
+  perform allocator.actor_role(p_actor);
+  if p_block_ids is null or pg_catalog.cardinality(p_block_ids) > 10000 then
+    perform allocator.raise_error('invalid_argument', 'give the ids of the blocks to remove (at most 10,000)');
+  end if;
+  delete from allocator.table_blocks k where k.restaurant_id = v_restaurant.id and k.id = any (p_block_ids);
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) IS 'Remove blocks by id; returns how many (bookings sent to manual review by a block stay there)';
+
 CREATE FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch jsonb) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -5798,6 +5946,29 @@ CREATE TABLE allocator.table_adjacency (
 
 COMMENT ON TABLE allocator.table_adjacency IS 'Pairs of tables that stand next to each other and can be joined (symmetric; stored once with table_a < table_b)';
 
+CREATE TABLE allocator.table_blocks (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    table_id bigint NOT NULL,
+    period tstzrange NOT NULL,
+    reason text NOT NULL,
+    created_by text NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    CONSTRAINT table_blocks_period_check CHECK (((NOT isempty(period)) AND (NOT lower_inf(period)) AND (NOT upper_inf(period)))),
+    CONSTRAINT table_blocks_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 2000)))
+);
+
+COMMENT ON TABLE allocator.table_blocks IS 'Tables blocked for a period (maintenance, a private event), with a reason and who blocked them; nobody is seated on them then';
+
+ALTER TABLE allocator.table_blocks ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME allocator.table_blocks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE allocator.table_combinations ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.table_combinations_id_seq
     START WITH 1
@@ -5954,6 +6125,12 @@ ALTER TABLE ONLY allocator.subscriber_cursors
 ALTER TABLE ONLY allocator.table_adjacency
     ADD CONSTRAINT table_adjacency_pkey PRIMARY KEY (restaurant_id, table_a, table_b);
 
+ALTER TABLE ONLY allocator.table_blocks
+    ADD CONSTRAINT table_blocks_no_overlap EXCLUDE USING gist (restaurant_id WITH =, table_id WITH =, period WITH &&);
+
+ALTER TABLE ONLY allocator.table_blocks
+    ADD CONSTRAINT table_blocks_pkey PRIMARY KEY (restaurant_id, id);
+
 ALTER TABLE ONLY allocator.table_combinations
     ADD CONSTRAINT table_combinations_pkey PRIMARY KEY (restaurant_id, id);
 
@@ -6107,6 +6284,9 @@ ALTER TABLE ONLY allocator.table_adjacency
 ALTER TABLE ONLY allocator.table_adjacency
     ADD CONSTRAINT table_adjacency_restaurant_id_table_b_fkey FOREIGN KEY (restaurant_id, table_b) REFERENCES allocator.tables(restaurant_id, id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY allocator.table_blocks
+    ADD CONSTRAINT table_blocks_restaurant_id_table_id_fkey FOREIGN KEY (restaurant_id, table_id) REFERENCES allocator.tables(restaurant_id, id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY allocator.table_combinations
     ADD CONSTRAINT table_combinations_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
 
@@ -6156,6 +6336,8 @@ ALTER TABLE allocator.special_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.table_adjacency ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE allocator.table_blocks ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE allocator.table_combinations ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.tables ENABLE ROW LEVEL SECURITY;
@@ -6193,6 +6375,8 @@ CREATE POLICY tenant_isolation ON allocator.services USING (allocator.tenant_all
 CREATE POLICY tenant_isolation ON allocator.special_days USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.table_adjacency USING (allocator.tenant_allows(restaurant_id));
+
+CREATE POLICY tenant_isolation ON allocator.table_blocks USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.table_combinations USING (allocator.tenant_allows(restaurant_id));
 
@@ -6245,7 +6429,13 @@ REVOKE ALL ON FUNCTION allocator.availability(p_restaurant_id bigint, p_period t
 
 REVOKE ALL ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigint, p_attempt integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.blocked_table_ids(p_restaurant_id bigint, p_period tstzrange) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_app;
@@ -6644,6 +6834,10 @@ REVOKE ALL ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected
 
 REVOKE ALL ON FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch jsonb) TO allocator_ops;
 
@@ -6727,6 +6921,9 @@ GRANT SELECT ON TABLE allocator.subscriber_cursors TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.table_adjacency TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.table_adjacency TO allocator_app;
+
+GRANT SELECT ON TABLE allocator.table_blocks TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.table_blocks TO allocator_app;
 
 GRANT SELECT ON TABLE allocator.zones TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.zones TO allocator_app;

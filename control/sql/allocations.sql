@@ -69,6 +69,13 @@ declare
   v_id bigint;
   v_holder bigint;
 begin
+  -- Blocks are written under the same table row locks the caller holds: this sees them all.
+  if exists (select 1 from allocator.table_blocks k
+              where k.restaurant_id = p_restaurant_id and k.table_id = p_table_id and k.period && p_period) then
+    perform allocator.raise_error('conflict',
+      pg_catalog.format('table %s is blocked for part of that time', p_table_id), null,
+      'see allocator.table_blocks for the reason');
+  end if;
   insert into allocator.allocations
          (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
   values (p_restaurant_id, p_booking_id, p_table_id, p_period, p_kind, p_expires_at, p_hold_id)

@@ -47,8 +47,16 @@ language sql
 stable
 as $$
   with busy as (
-    select pg_catalog.array_agg(distinct a.table_id) as ids
-      from allocator.taken_allocations(p_restaurant_id, p_period, p_include_holds) a
+    -- Tables taken by an allocation, or blocked, over the period plus the buffer.
+    select pg_catalog.array_agg(distinct x.table_id) as ids
+      from (select a.table_id from allocator.taken_allocations(p_restaurant_id, p_period, p_include_holds) a
+            union all
+            select k.table_id from allocator.restaurants r
+              join allocator.table_blocks k on k.restaurant_id = r.id
+             where r.id = p_restaurant_id
+               and k.period && pg_catalog.tstzrange(pg_catalog.lower(p_period),
+                    pg_catalog.upper(p_period) + pg_catalog.make_interval(mins => (r.settings ->> 'buffer_minutes')::integer),
+                    '[)')) x
   ), free as (
     select t.id, t.min_capacity, t.max_capacity, t.zone_id
       from allocator.tables t, busy
@@ -73,7 +81,7 @@ as $$
 $$;
 
 comment on function allocator.availability(bigint, tstzrange, boolean) is
-  'Free tables and combinations of a restaurant for a booking period (buffer added): kind, table ids, capacities, zones';
+  'Free tables and combinations of a restaurant for a booking period (buffer added; allocated and blocked tables left out): kind, table ids, capacities, zones';
 
 -- The strategies, in tie-break priority order.
 create or replace function allocator.strategy_priority(p_strategy text) returns integer

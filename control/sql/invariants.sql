@@ -59,6 +59,18 @@ as $$
      and not exists (select 1 from allocator.holds ho
                       where ho.restaurant_id = bk.restaurant_id and ho.booking_id = bk.id and ho.status = 'active')
   union all
+  -- Nobody is seated, booked or held on a blocked or inactive table.
+  select 'blocked_table', a.restaurant_id, a.booking_id,
+         pg_catalog.format('allocation %s on table %s, %s', a.id, a.table_id,
+                           case when not t.active then 'which is inactive' else 'which is blocked then' end)
+    from allocator.allocations a
+    join allocator.tables t on t.restaurant_id = a.restaurant_id and t.id = a.table_id
+   where (a.kind = 'confirmed' or a.expires_at > allocator.now())
+     and pg_catalog.upper(a.period) > allocator.now()
+     and (not t.active
+          or exists (select 1 from allocator.table_blocks k
+                      where k.restaurant_id = a.restaurant_id and k.table_id = a.table_id and k.period && a.period))
+  union all
   -- Every state change has its event.
   select 'missing_event', h.restaurant_id, h.booking_id,
          pg_catalog.format('no event for version %s (%s)', h.version, h.to_state)
@@ -71,6 +83,6 @@ as $$
 $$;
 
 comment on function allocator.check_invariants() is
-  'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), state changes without an event. Empty means healthy. A tenant-restricted login sees its restaurants'' violations only';
+  'Violations of what must always hold: overlapping allocations, confirmed parties on tables that do not fit, history gaps or mismatches, stuck bookings (not terminal, not queued, not held), allocations to come on blocked or inactive tables, state changes without an event. Empty means healthy. A tenant-restricted login sees its restaurants'' violations only';
 
 

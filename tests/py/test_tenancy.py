@@ -575,6 +575,17 @@ ID_CALLS: list[tuple[str, str, str]] = [
     ("booking", "modify_booking", "select allocator.modify_booking({id}, 1, p_party_size => 3)"),
     ("booking", "seat_booking", "select allocator.seat_booking({id})"),
     ("restaurant", "floor_at", "select * from allocator.floor_at({id})"),
+    (
+        "restaurant",
+        "block_tables",
+        "select allocator.block_tables({id}, array[{table}]::bigint[], now() + interval '1 day', now() + interval '2 days', 'probe')",
+    ),
+    (
+        "table",
+        "block_tables",
+        "select allocator.block_tables({restaurant}, array[{id}]::bigint[], now() + interval '1 day', now() + interval '2 days', 'probe')",
+    ),
+    ("restaurant", "unblock_tables", "select allocator.unblock_tables({id}, array[1]::bigint[])"),
     ("booking", "finish_booking", "select allocator.finish_booking({id})"),
     ("booking", "mark_no_show", "select allocator.mark_no_show({id})"),
     ("restaurant", "nightly_optimize", "select allocator.nightly_optimize({id})"),
@@ -647,7 +658,7 @@ def fingerprint(admin: psycopg.Connection[Any], rid: int) -> tuple[Any, ...]:
 
 
 def test_another_tenants_ids_are_answered_as_missing_ones(world: World) -> None:
-    own = {**world.a.bookings, "table": world.a.tables[0]}
+    own = {**world.a.bookings, "table": world.a.tables[0], "restaurant": world.a.restaurant_id}
     theirs = {
         "restaurant": world.b.restaurant_id,
         "booking": world.b.bookings["confirmed"],

@@ -553,11 +553,7 @@ declare
   v_blocks bigint[];
 begin
   perform allocator.actor_role(p_actor);
-  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
-     or p_from >= p_to then
-    perform allocator.raise_error('invalid_argument', 'a block needs a start before its end',
-      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
-  end if;
+  perform allocator.check_range('a block', p_from, p_to);
   if p_to - p_from > interval '90 days' or p_to < allocator.now() then
     perform allocator.raise_error('invalid_argument', 'a block lasts at most 90 days and ends in the future',
       pg_catalog.format('got %s to %s', p_from, p_to), 'deactivate a table that is gone for good');
@@ -1225,6 +1221,20 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.check_party_size(p_party_size integer) IS 'Raise invalid_argument unless 1 <= party size <= 100';
+
+CREATE FUNCTION allocator.check_range(p_what text, p_from timestamp with time zone, p_to timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
+     or p_from >= p_to then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('%s needs a start before its end', p_what),
+      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.check_range(p_what text, p_from timestamp with time zone, p_to timestamp with time zone) IS 'Raise invalid_argument (RA001) unless p_from and p_to are finite and p_from comes first';
 
 CREATE FUNCTION allocator.check_setting_bool(p_path text, p_value jsonb) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -1983,11 +1993,7 @@ declare
   v_zone bigint;
 begin
   perform allocator.check_party_size(p_party_size);
-  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
-     or p_from >= p_to then
-    perform allocator.raise_error('invalid_argument', 'a search needs a start before its end',
-      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
-  end if;
+  perform allocator.check_range('a search', p_from, p_to);
   if p_to - p_from > interval '7 days' then
     perform allocator.raise_error('invalid_argument', 'a search covers at most 7 days',
       pg_catalog.format('got %s to %s', p_from, p_to), 'search day by day, or a week at a time');
@@ -6484,6 +6490,8 @@ REVOKE ALL ON FUNCTION allocator.check_layout_limits(p_restaurant_id bigint, p_t
 REVOKE ALL ON FUNCTION allocator.check_length(p_what text, p_value text, p_limit text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_party_size(p_party_size integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.check_range(p_what text, p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_setting_bool(p_path text, p_value jsonb) FROM PUBLIC;
 

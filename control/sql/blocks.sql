@@ -39,11 +39,7 @@ declare
   v_blocks bigint[];
 begin
   perform allocator.actor_role(p_actor);
-  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
-     or p_from >= p_to then
-    perform allocator.raise_error('invalid_argument', 'a block needs a start before its end',
-      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
-  end if;
+  perform allocator.check_range('a block', p_from, p_to);
   if p_to - p_from > interval '90 days' or p_to < allocator.now() then
     perform allocator.raise_error('invalid_argument', 'a block lasts at most 90 days and ends in the future',
       pg_catalog.format('got %s to %s', p_from, p_to), 'deactivate a table that is gone for good');

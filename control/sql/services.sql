@@ -385,6 +385,23 @@ $$;
 comment on function allocator.open_slots(allocator.restaurants, integer, timestamptz, timestamptz, bigint) is
   'Start times on the services'' 15-minute grids between p_from and p_to where pacing and a free table or combination let the party start (the body of find_slots)';
 
+-- A range of instants given by its ends: both finite, the start first.
+create or replace function allocator.check_range(p_what text, p_from timestamptz, p_to timestamptz) returns void
+language plpgsql
+immutable
+as $$
+begin
+  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
+     or p_from >= p_to then
+    perform allocator.raise_error('invalid_argument', pg_catalog.format('%s needs a start before its end', p_what),
+      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
+  end if;
+end
+$$;
+
+comment on function allocator.check_range(text, timestamptz, timestamptz) is
+  'Raise invalid_argument (RA001) unless p_from and p_to are finite and p_from comes first';
+
 create or replace function allocator.find_slots(
   p_restaurant_id bigint,
   p_party_size integer,
@@ -403,11 +420,7 @@ declare
   v_zone bigint;
 begin
   perform allocator.check_party_size(p_party_size);
-  if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
-     or p_from >= p_to then
-    perform allocator.raise_error('invalid_argument', 'a search needs a start before its end',
-      pg_catalog.format('got %s to %s', coalesce(p_from::text, 'NULL'), coalesce(p_to::text, 'NULL')));
-  end if;
+  perform allocator.check_range('a search', p_from, p_to);
   if p_to - p_from > interval '7 days' then
     perform allocator.raise_error('invalid_argument', 'a search covers at most 7 days',
       pg_catalog.format('got %s to %s', p_from, p_to), 'search day by day, or a week at a time');

@@ -1223,7 +1223,7 @@ $$;
 COMMENT ON FUNCTION allocator.check_party_size(p_party_size integer) IS 'Raise invalid_argument unless 1 <= party size <= 100';
 
 CREATE FUNCTION allocator.check_range(p_what text, p_from timestamp with time zone, p_to timestamp with time zone) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql STABLE
     AS $$
 begin
   if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)
@@ -1724,7 +1724,7 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
     },
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
-    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30},
+    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -3613,10 +3613,12 @@ CREATE FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants,
   select coalesce(
     case when p_service.turn_minutes is not null
          then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
+    case when (p_restaurant.settings #>> '{floor,predicted_turns}')::boolean
+         then allocator.predicted_turn_minutes(p_restaurant, p_party_size) end,
     allocator.turn_minutes(p_restaurant.settings, p_party_size))
 $$;
 
-COMMENT ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) IS 'Turn time in minutes of a party in a service (its own turn_minutes, else the restaurant''s setting); NULL service: the setting';
+COMMENT ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) IS 'Turn time in minutes of a party in a service: the service''s own turn_minutes, else the learned turn time when floor.predicted_turns is on, else the restaurant''s setting (a NULL service: no service)';
 
 CREATE FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -3694,6 +3696,27 @@ CREATE FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start
 $$;
 
 COMMENT ON FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) IS 'When a booking starting at p_start stops waiting for the day''s pool: the pooling.cutoff local time of its day; null if the restaurant does not pool or the booking starts within pooling.fallback_minutes of the cut-off';
+
+CREATE FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer) RETURNS integer
+    LANGUAGE sql STABLE
+    AS $$
+  with prior as (
+    select allocator.turn_minutes(p_restaurant.settings, p_party_size)::numeric as minutes
+  ), seen as (
+    select pg_catalog.count(*) as n,
+           pg_catalog.percentile_cont(0.5) within group (
+             order by extract(epoch from b.finished_at - b.seated_at) / 60) as median
+      from allocator.bookings b, prior
+     where b.restaurant_id = p_restaurant.id and b.state = 'finished'
+       and b.finished_at > allocator.now() - interval '90 days' and b.seated_at is not null
+       and allocator.turn_minutes(p_restaurant.settings, b.party_size) = prior.minutes
+  )
+  select least(720, greatest(15, pg_catalog.round(
+           (10 * prior.minutes + seen.n * coalesce(seen.median::numeric, prior.minutes)) / (10 + seen.n))))::integer
+    from prior, seen
+$$;
+
+COMMENT ON FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer) IS 'Learned turn time of a party: the median seated-to-finished minutes of the last 90 days'' finished bookings of its turn-time entry, shrunk towards the turn_minutes setting (worth 10 observations); 15 to 720';
 
 CREATE FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text DEFAULT 'worker'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4627,6 +4650,49 @@ $$;
 
 COMMENT ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Seat a confirmed booking''s party now (state seated, seated_at): from floor.early_seating_minutes before its start (its tables taken from now, conflict RA003 if another party still has one) to its end';
 
+CREATE FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text DEFAULT NULL::text, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_zone bigint;
+  v_minutes integer;
+  v_booking allocator.bookings;
+  v_seated jsonb;
+  v_free_at timestamptz;
+  v_id bigint;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  v_zone := allocator.zone_id(v_restaurant.id, p_zone);
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  v_minutes := allocator.predicted_turn_minutes(v_restaurant, p_party_size);
+  v_id := (allocator.insert_booking(v_restaurant.id, p_party_size, allocator.now(), v_minutes, null, p_zone,
+             '{"walk_in": true}', p_actor, false, null, null) ->> 'booking_id')::bigint;
+  select b.* into v_booking from allocator.bookings b where b.restaurant_id = v_restaurant.id and b.id = v_id;
+  begin
+    v_seated := allocator.seat_at_once(v_booking, p_actor, pg_catalog.clock_timestamp(), null, v_zone);
+  exception when sqlstate 'RA014' then
+    -- No table now: say when one frees (nothing of the walk-in is kept).
+    v_free_at := allocator.walk_in_free_at(v_restaurant.id, p_party_size, v_minutes, v_zone);
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table of restaurant %s seats a party of %s now', v_restaurant.id, p_party_size),
+      pg_catalog.jsonb_build_object('free_at', v_free_at, 'quoted_wait_minutes',
+        case when v_free_at is not null
+             then pg_catalog.ceil(extract(epoch from v_free_at - allocator.now()) / 60)::integer end)::text,
+      'quote the wait to the party');
+  end;
+  return allocator.seat_booking(v_booking.id, null, p_actor, 'walk-in')
+    || pg_catalog.jsonb_build_object('table_ids', v_seated -> 'table_ids', 'turn_minutes', v_minutes);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) IS 'Seat a party that walks in now, for its learned turn time, on the engine''s best free plan (state seated at once); when no table is free, unavailable (RA014) with DETAIL {"free_at", "quoted_wait_minutes"} and nothing written';
+
 CREATE FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) RETURNS allocator.services
     LANGUAGE plpgsql STABLE
     AS $$
@@ -5236,6 +5302,7 @@ begin
 
   perform allocator.check_setting_int('floor.early_seating_minutes', v_result #> '{floor,early_seating_minutes}', 0, 240);
   perform allocator.check_setting_int('floor.no_show_minutes', v_result #> '{floor,no_show_minutes}', 5, 240);
+  perform allocator.check_setting_bool('floor.predicted_turns', v_result #> '{floor,predicted_turns}');
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 
@@ -5259,6 +5326,32 @@ end
 $_$;
 
 COMMENT ON FUNCTION allocator.validate_settings(p_settings jsonb) IS 'Complete p_settings with the defaults and validate every key; raises invalid_settings (RA006)';
+
+CREATE FUNCTION allocator.walk_in_free_at(p_restaurant_id bigint, p_party_size integer, p_minutes integer, p_zone_id bigint) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  select t.at
+    from (select allocator.now() as at
+          union
+          select pg_catalog.upper(a.period) from allocator.allocations a
+           where a.restaurant_id = p_restaurant_id
+             and pg_catalog.upper(a.period) > allocator.now()
+             and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
+             and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+          union
+          select pg_catalog.upper(k.period) from allocator.table_blocks k
+           where k.restaurant_id = p_restaurant_id
+             and pg_catalog.upper(k.period) > allocator.now()
+             and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') t
+   where exists (select 1 from allocator.availability(p_restaurant_id,
+                   pg_catalog.tstzrange(t.at, t.at + pg_catalog.make_interval(mins => p_minutes), '[)')) a
+                  where p_party_size between a.min_capacity and a.max_capacity
+                    and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
+   order by t.at
+   limit 1
+$$;
+
+COMMENT ON FUNCTION allocator.walk_in_free_at(p_restaurant_id bigint, p_party_size integer, p_minutes integer, p_zone_id bigint) IS 'The first instant from now (now, or when an allocation or block ends, within 12 hours) at which a free table or combination seats the party for p_minutes; NULL if none';
 
 CREATE FUNCTION allocator.zone_id(p_restaurant_id bigint, p_zone text) RETURNS bigint
     LANGUAGE plpgsql STABLE
@@ -6714,6 +6807,8 @@ GRANT ALL ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit intege
 
 REVOKE ALL ON FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) TO allocator_ops;
@@ -6788,6 +6883,10 @@ REVOKE ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_ve
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date) FROM PUBLIC;
@@ -6850,6 +6949,8 @@ REVOKE ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch
 GRANT ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch jsonb) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.validate_settings(p_settings jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.walk_in_free_at(p_restaurant_id bigint, p_party_size integer, p_minutes integer, p_zone_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.zone_id(p_restaurant_id bigint, p_zone text) FROM PUBLIC;
 

@@ -293,3 +293,90 @@ $$;
 
 comment on function allocator.floor_at(bigint, timestamptz) is
   'Each table of the restaurant at p_at (default now): free, held, booked (late when its start has passed, by now and by p_at, and nobody seated the party), seated or inactive; the booking on it and when it frees; the next booking and when it starts';
+
+-- When a party could sit: the first instant from now, among now and the ends of the
+-- allocations of the next 12 hours, at which a free table or combination seats it for
+-- p_minutes (the engine's rules: availability, holds, blocks). NULL if none within 12 hours.
+create or replace function allocator.walk_in_free_at(
+  p_restaurant_id bigint,
+  p_party_size integer,
+  p_minutes integer,
+  p_zone_id bigint
+) returns timestamptz
+language sql
+stable
+as $$
+  select t.at
+    from (select allocator.now() as at
+          union
+          select pg_catalog.upper(a.period) from allocator.allocations a
+           where a.restaurant_id = p_restaurant_id
+             and pg_catalog.upper(a.period) > allocator.now()
+             and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
+             and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+          union
+          select pg_catalog.upper(k.period) from allocator.table_blocks k
+           where k.restaurant_id = p_restaurant_id
+             and pg_catalog.upper(k.period) > allocator.now()
+             and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') t
+   where exists (select 1 from allocator.availability(p_restaurant_id,
+                   pg_catalog.tstzrange(t.at, t.at + pg_catalog.make_interval(mins => p_minutes), '[)')) a
+                  where p_party_size between a.min_capacity and a.max_capacity
+                    and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
+   order by t.at
+   limit 1
+$$;
+
+comment on function allocator.walk_in_free_at(bigint, integer, integer, bigint) is
+  'The first instant from now (now, or when an allocation or block ends, within 12 hours) at which a free table or combination seats the party for p_minutes; NULL if none';
+
+create or replace function allocator.seat_walk_in(
+  p_restaurant_id bigint,
+  p_party_size integer,
+  p_zone text default null,
+  p_actor text default 'staff'
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_zone bigint;
+  v_minutes integer;
+  v_booking allocator.bookings;
+  v_seated jsonb;
+  v_free_at timestamptz;
+  v_id bigint;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  v_zone := allocator.zone_id(v_restaurant.id, p_zone);
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  v_minutes := allocator.predicted_turn_minutes(v_restaurant, p_party_size);
+  v_id := (allocator.insert_booking(v_restaurant.id, p_party_size, allocator.now(), v_minutes, null, p_zone,
+             '{"walk_in": true}', p_actor, false, null, null) ->> 'booking_id')::bigint;
+  select b.* into v_booking from allocator.bookings b where b.restaurant_id = v_restaurant.id and b.id = v_id;
+  begin
+    v_seated := allocator.seat_at_once(v_booking, p_actor, pg_catalog.clock_timestamp(), null, v_zone);
+  exception when sqlstate 'RA014' then
+    -- No table now: say when one frees (nothing of the walk-in is kept).
+    v_free_at := allocator.walk_in_free_at(v_restaurant.id, p_party_size, v_minutes, v_zone);
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table of restaurant %s seats a party of %s now', v_restaurant.id, p_party_size),
+      pg_catalog.jsonb_build_object('free_at', v_free_at, 'quoted_wait_minutes',
+        case when v_free_at is not null
+             then pg_catalog.ceil(extract(epoch from v_free_at - allocator.now()) / 60)::integer end)::text,
+      'quote the wait to the party');
+  end;
+  return allocator.seat_booking(v_booking.id, null, p_actor, 'walk-in')
+    || pg_catalog.jsonb_build_object('table_ids', v_seated -> 'table_ids', 'turn_minutes', v_minutes);
+end
+$$;
+
+comment on function allocator.seat_walk_in(bigint, integer, text, text) is
+  'Seat a party that walks in now, for its learned turn time, on the engine''s best free plan (state seated at once); when no table is free, unavailable (RA014) with DETAIL {"free_at", "quoted_wait_minutes"} and nothing written';

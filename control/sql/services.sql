@@ -261,6 +261,34 @@ $$;
 comment on function allocator.service_hours(allocator.restaurants, date, date) is
   'Each service''s opening and last seating on each local date from p_from to p_to: special hours that day, else its weekly hours on its weekdays; closed days have none';
 
+-- How long a party of this size really stays: the median of the restaurant's finished
+-- bookings of the last 90 days whose party shares its turn-time entry (seated to finished),
+-- pulled towards the turn_minutes setting as if the setting were 10 more observations. With
+-- no history it is the setting; with much, the restaurant's own median.
+create or replace function allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer)
+returns integer
+language sql
+stable
+as $$
+  with prior as (
+    select allocator.turn_minutes(p_restaurant.settings, p_party_size)::numeric as minutes
+  ), seen as (
+    select pg_catalog.count(*) as n,
+           pg_catalog.percentile_cont(0.5) within group (
+             order by extract(epoch from b.finished_at - b.seated_at) / 60) as median
+      from allocator.bookings b, prior
+     where b.restaurant_id = p_restaurant.id and b.state = 'finished'
+       and b.finished_at > allocator.now() - interval '90 days' and b.seated_at is not null
+       and allocator.turn_minutes(p_restaurant.settings, b.party_size) = prior.minutes
+  )
+  select least(720, greatest(15, pg_catalog.round(
+           (10 * prior.minutes + seen.n * coalesce(seen.median::numeric, prior.minutes)) / (10 + seen.n))))::integer
+    from prior, seen
+$$;
+
+comment on function allocator.predicted_turn_minutes(allocator.restaurants, integer) is
+  'Learned turn time of a party: the median seated-to-finished minutes of the last 90 days'' finished bookings of its turn-time entry, shrunk towards the turn_minutes setting (worth 10 observations); 15 to 720';
+
 -- The turn time of a party in a service: the service's own table, else the restaurant's.
 create or replace function allocator.party_turn_minutes(
   p_restaurant allocator.restaurants,
@@ -273,11 +301,13 @@ as $$
   select coalesce(
     case when p_service.turn_minutes is not null
          then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
+    case when (p_restaurant.settings #>> '{floor,predicted_turns}')::boolean
+         then allocator.predicted_turn_minutes(p_restaurant, p_party_size) end,
     allocator.turn_minutes(p_restaurant.settings, p_party_size))
 $$;
 
 comment on function allocator.party_turn_minutes(allocator.restaurants, allocator.services, integer) is
-  'Turn time in minutes of a party in a service (its own turn_minutes, else the restaurant''s setting); NULL service: the setting';
+  'Turn time in minutes of a party in a service: the service''s own turn_minutes, else the learned turn time when floor.predicted_turns is on, else the restaurant''s setting (a NULL service: no service)';
 
 -- The service period a local start time falls in (opening to last seating that day, special
 -- hours included, on a day that is not closed); null if none.
@@ -388,7 +418,7 @@ comment on function allocator.open_slots(allocator.restaurants, integer, timesta
 -- A range of instants given by its ends: both finite, the start first.
 create or replace function allocator.check_range(p_what text, p_from timestamptz, p_to timestamptz) returns void
 language plpgsql
-immutable
+stable
 as $$
 begin
   if p_from is null or p_to is null or not pg_catalog.isfinite(p_from) or not pg_catalog.isfinite(p_to)

@@ -575,6 +575,7 @@ ID_CALLS: list[tuple[str, str, str]] = [
     ("booking", "modify_booking", "select allocator.modify_booking({id}, 1, p_party_size => 3)"),
     ("booking", "seat_booking", "select allocator.seat_booking({id})"),
     ("restaurant", "floor_at", "select * from allocator.floor_at({id})"),
+    ("restaurant", "seat_walk_in", "select allocator.seat_walk_in({id}, 2)"),
     (
         "restaurant",
         "block_tables",

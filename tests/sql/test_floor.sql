@@ -1,6 +1,6 @@
 -- The evening on the floor: seating (early only onto a free table), finishing (the rest of
 -- the time free at once), no-shows by staff and by the sweep, and the guards of each.
-select plan(32);
+select plan(40);
 
 select allocator.freeze_clock('2026-06-01 17:00+00');
 select (allocator.import_layout('{"name": "Floor", "settings": {"buffer_minutes": 15, "turn_minutes": {"8": 120}},
@@ -77,6 +77,35 @@ select pg_temp.confirmed(4, '2026-06-01 21:00+00') as m \gset
 select allocator.freeze_clock('2026-06-01 21:10+00');
 select is(allocator.mark_no_show(:m, p_actor => 'staff:luca', p_reason => 'called to cancel') ->> 'state', 'no_show',
   'staff mark a no-show');
+
+-- Learned turn times and walk-ins (at 21:10: T1 has the party seated early until 21:45 with
+-- its buffer; T2 was freed by the no-show).
+select is(allocator.predicted_turn_minutes((select r from allocator.restaurants r where id = :r), 2), 118,
+  'one party stayed 95 minutes: the setting (120, worth ten observations) pulled towards it');
+create function pg_temp.detail_of(p_sql text) returns jsonb language plpgsql as $$
+declare v_detail text;
+begin
+  execute p_sql;
+  return null;
+exception when others then
+  get stacked diagnostics v_detail = pg_exception_detail;
+  return v_detail::jsonb;
+end $$;
+select allocator.seat_walk_in(:r, 2, p_actor => 'staff:ana') as walk \gset
+select is(:'walk'::jsonb ->> 'state', 'seated', 'a walk-in couple is seated at once');
+select is((:'walk'::jsonb ->> 'turn_minutes')::int, 118, 'for the learned turn time');
+select is((select array_agg(table_id) from allocator.allocations where booking_id = (:'walk'::jsonb ->> 'booking_id')::bigint),
+  array[pg_temp.t('T2')], 'on the free table');
+select count(*) as bookings_before from allocator.bookings where restaurant_id = :r \gset
+select throws_ok(format('select allocator.seat_walk_in(%s, 4)', :r), 'RA014', NULL, 'four more: no table now');
+select is(pg_temp.detail_of(format('select allocator.seat_walk_in(%s, 4)', :r)),
+  jsonb_build_object('free_at', '2026-06-01 21:45+00'::timestamptz, 'quoted_wait_minutes', 35),
+  'quoted: T1 frees at 21:45, in 35 minutes');
+select is((select count(*) from allocator.bookings where restaurant_id = :r), :bookings_before::bigint, 'nothing written');
+select allocator.update_settings(:r, '{"floor": {"predicted_turns": true}}') is not null as x \gset
+select allocator.create_booking(:r, 2, '2026-06-03 19:00+00') ->> 'booking_id' as learned \gset
+select is((select upper(period) - lower(period) from allocator.bookings where id = :learned), interval '118 minutes',
+  'with floor.predicted_turns, a new booking lasts the learned turn time');
 
 -- Bad input and guards.
 select (allocator.create_booking(:r, 2, '2026-06-02 19:00+00') ->> 'booking_id')::bigint as c \gset

@@ -895,13 +895,21 @@ begin
   perform allocator.check_can_move(v_booking, 'cancelled', 'and cannot be cancelled');
   v_freed := allocator.free_booking_tables(v_booking, 'released');
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
-  v_booking := allocator.transition(p_booking_id, v_booking.version, 'cancelled', p_actor,
-    coalesce(p_reason, 'cancelled'), pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  select b.* into v_booking from allocator.bookings b
+   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  -- A waitlist offer's booking is cancelled with its hold.
+  if v_booking.state <> 'cancelled' then
+    v_booking := allocator.transition(p_booking_id, v_booking.version, 'cancelled', p_actor,
+      coalesce(p_reason, 'cancelled'), pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  end if;
+  if v_freed > 0 then
+    perform allocator.offer_waitlist(v_booking.restaurant_id);
+  end if;
   return allocator.booking_json(v_booking) || '{"changed": true}'::jsonb;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Cancel a booking and free its tables; cancelling a cancelled booking changes nothing';
+COMMENT ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Cancel a booking and free its tables (offered to the waitlist); cancelling a cancelled booking changes nothing';
 
 CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean DEFAULT true) RETURNS TABLE(table_ids bigint[], table_count integer, min_capacity integer, max_capacity integer, score numeric, strategy text, scores jsonb)
     LANGUAGE plpgsql STABLE
@@ -1569,7 +1577,10 @@ begin
    where a.restaurant_id = p_hold.restaurant_id and a.hold_id = p_hold.id;
   select b.* into v_booking from allocator.bookings b
    where b.restaurant_id = p_hold.restaurant_id and b.id = p_hold.booking_id;
-  if v_booking.state = 'assigned' then
+  if v_booking.state = 'assigned' and v_booking.metadata ? 'waitlist_id' then
+    -- A waitlist offer: the booking was only the offer, never queued.
+    perform allocator.waitlist_offer_closed(v_booking, p_status, p_actor);
+  elsif v_booking.state = 'assigned' then
     perform allocator.transition(v_booking.id, v_booking.version, 'assignment_pending', p_actor,
       p_reason, pg_catalog.jsonb_build_object('hold_id', p_hold.id, 'hold', p_status));
     perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'hold_' || p_status);
@@ -1579,7 +1590,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.close_hold(p_hold allocator.holds, p_status text, p_actor text, p_reason text) IS 'End an active hold as expired or released: free its tables and requeue a booking that was waiting on it';
+COMMENT ON FUNCTION allocator.close_hold(p_hold allocator.holds, p_status text, p_actor text, p_reason text) IS 'End an active hold as expired or released: free its tables and requeue a booking that was waiting on it (a waitlist offer''s booking is cancelled instead)';
 
 CREATE FUNCTION allocator.confirm_hold(p_hold_id bigint, p_actor text DEFAULT 'app'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1675,6 +1686,8 @@ CREATE FUNCTION allocator.cron_plan() RETURNS TABLE(jobname text, schedule text,
   union all
   select 'allocator-no-shows', '* * * * *', 'select allocator.mark_no_shows()'
   union all
+  select 'allocator-waitlist', '* * * * *', 'select allocator.offer_waitlists()'
+  union all
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''
   union all
@@ -1683,7 +1696,7 @@ CREATE FUNCTION allocator.cron_plan() RETURNS TABLE(jobname text, schedule text,
   select 'allocator-nightly', '* * * * *', 'call allocator.nightly_sweep()'
 $$;
 
-COMMENT ON FUNCTION allocator.cron_plan() IS 'The pg_cron jobs allocator needs, schedules in UTC: hold expiry, queue sweep and no-show sweep every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
+COMMENT ON FUNCTION allocator.cron_plan() IS 'The pg_cron jobs allocator needs, schedules in UTC: hold expiry, queue sweep, no-show sweep and waitlist offers every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
 
 CREATE FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1724,7 +1737,7 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
     },
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
-    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false},
+    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false, "offer_minutes": 10},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -2038,11 +2051,12 @@ begin
   v_booking := allocator.transition(v_booking.id, v_booking.version, 'finished', p_actor, coalesce(p_reason, 'left'),
     pg_catalog.jsonb_build_object('finished_at', allocator.now(), 'freed_allocations', v_freed,
       'minutes_seated', pg_catalog.round(extract(epoch from allocator.now() - v_booking.seated_at) / 60)));
+  perform allocator.offer_waitlist(v_booking.restaurant_id);
   return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('freed_allocations', v_freed);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer';
+COMMENT ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer, and offered to the waitlist';
 
 CREATE FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(table_id bigint, label text, zone text, status text, booking_id bigint, party_size integer, late boolean, frees_at timestamp with time zone, next_booking_id bigint, next_at timestamp with time zone, next_party_size integer)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -2809,6 +2823,49 @@ $$;
 
 COMMENT ON FUNCTION allocator.is_valid_timezone(p_timezone text) IS 'Whether p_timezone is an IANA time zone name PostgreSQL knows (Europe/Paris, America/New_York, UTC)';
 
+CREATE FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text DEFAULT NULL::text, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant allocator.restaurants := allocator.require_restaurant(p_restaurant_id);
+  v_zone bigint;
+  v_ahead integer;
+  v_entry allocator.waitlist;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_party_size(p_party_size);
+  if p_contact is null or pg_catalog.btrim(p_contact) = '' or pg_catalog.length(p_contact) > 200 then
+    perform allocator.raise_error('invalid_argument', 'a party on the waitlist needs a contact of 1 to 200 characters',
+      null, 'a name and a phone number');
+  end if;
+  v_zone := allocator.zone_id(v_restaurant.id, p_zone);
+  if not allocator.party_fits_layout(v_restaurant.id, p_party_size) then
+    perform allocator.raise_error('unavailable',
+      pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
+  end if;
+  -- Parties ahead that a table fitting this one would seat too.
+  select pg_catalog.count(*) into v_ahead from allocator.waitlist w
+   where w.restaurant_id = v_restaurant.id and w.status in ('waiting', 'offered')
+     and exists (select 1 from allocator.tables t
+                  where t.restaurant_id = v_restaurant.id and t.active
+                    and p_party_size between t.min_capacity and t.max_capacity
+                    and w.party_size between t.min_capacity and t.max_capacity);
+  insert into allocator.waitlist as w (restaurant_id, party_size, contact, zone_id, quoted_minutes)
+  values (v_restaurant.id, p_party_size, p_contact, v_zone,
+          allocator.waitlist_quote(v_restaurant, p_party_size, v_zone,
+            allocator.predicted_turn_minutes(v_restaurant, p_party_size)))
+  returning w.* into v_entry;
+  perform allocator.emit_event(v_restaurant.id, 'waitlist.joined', null,
+    allocator.waitlist_json(v_entry) || pg_catalog.jsonb_build_object('actor', p_actor, 'ahead', v_ahead));
+  perform allocator.offer_waitlist(v_restaurant.id);
+  select w.* into v_entry from allocator.waitlist w where w.restaurant_id = v_restaurant.id and w.id = v_entry.id;
+  return allocator.waitlist_json(v_entry) || pg_catalog.jsonb_build_object('ahead', v_ahead);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) IS 'Put a party on the waitlist with a quoted wait (quoted_minutes: when a fitting table frees for its learned turn time, after the fitting parties ahead; NULL beyond 12 hours); offered a table at once if one is free';
+
 CREATE FUNCTION allocator.lease_acquire(p_name text, p_owner text, p_ttl_seconds integer DEFAULT 30, p_wait_ms integer DEFAULT 0) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -3028,6 +3085,47 @@ $$;
 
 COMMENT ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) IS 'Lock the rows of the given tables in id order (FOR NO KEY UPDATE) before writing their allocations; with p_wait false a table locked by another transaction raises conflict (RA003) at once, as does a wait cycle';
 
+CREATE TABLE allocator.waitlist (
+    restaurant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    party_size integer NOT NULL,
+    contact text NOT NULL,
+    zone_id bigint,
+    status text DEFAULT 'waiting'::text NOT NULL,
+    quoted_minutes integer,
+    booking_id bigint,
+    offer_expires_at timestamp with time zone,
+    closed_at timestamp with time zone,
+    closed_by text,
+    closed_reason text,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    CONSTRAINT waitlist_closed_reason_check CHECK ((length(closed_reason) <= 2000)),
+    CONSTRAINT waitlist_contact_check CHECK (((length(contact) >= 1) AND (length(contact) <= 200))),
+    CONSTRAINT waitlist_party_size_check CHECK (((party_size >= 1) AND (party_size <= 100))),
+    CONSTRAINT waitlist_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'offered'::text, 'seated'::text, 'removed'::text, 'expired'::text])))
+);
+
+COMMENT ON TABLE allocator.waitlist IS 'Parties waiting for a table: contact, quoted wait, status (waiting, offered with a booking holding a table until offer_expires_at, seated, removed, expired)';
+
+CREATE FUNCTION allocator.lock_waitlist(p_restaurant_id bigint, p_id bigint) RETURNS allocator.waitlist
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_entry allocator.waitlist;
+begin
+  select w.* into v_entry from allocator.waitlist w
+   where w.restaurant_id = p_restaurant_id and w.id = p_id and allocator.tenant_allows(w.restaurant_id)
+   for update;
+  if v_entry.id is null then
+    perform allocator.raise_error('not_found',
+      pg_catalog.format('waitlist entry %s of restaurant %s does not exist', coalesce(p_id::text, 'NULL'), p_restaurant_id));
+  end if;
+  return v_entry;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.lock_waitlist(p_restaurant_id bigint, p_id bigint) IS 'Lock a waitlist entry of the restaurant; not_found (RA002) if there is none';
+
 CREATE FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text DEFAULT NULL::text, p_error text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -3108,11 +3206,12 @@ begin
    where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
   v_booking := allocator.transition(v_booking.id, v_booking.version, 'no_show', p_actor, coalesce(p_reason, 'did not come'),
     pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  perform allocator.offer_waitlist(v_booking.restaurant_id);
   return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('freed_allocations', v_freed);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The party of a confirmed booking did not come (state no_show), from its start on: its tables are free from now';
+COMMENT ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The party of a confirmed booking did not come (state no_show), from its start on: its tables are free from now, and offered to the waitlist';
 
 CREATE FUNCTION allocator.mark_no_shows(p_limit integer DEFAULT 100) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3296,6 +3395,92 @@ end
 $$;
 
 COMMENT ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) IS 'Run the nightly plan of up to p_limit restaurants whose local cut-off has passed, one transaction each (CALL it outside a transaction block; the pg_cron job allocator-nightly runs it every minute)';
+
+CREATE FUNCTION allocator.offer_waitlist(p_restaurant_id bigint, p_actor text DEFAULT 'system:waitlist'::text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_restaurant allocator.restaurants;
+  v_entry allocator.waitlist;
+  v_booking allocator.bookings;
+  v_plan record;
+  v_offer integer;
+  v_count integer := 0;
+  v_held boolean;
+  v_id bigint;
+begin
+  select r.* into v_restaurant from allocator.restaurants r where r.id = p_restaurant_id;
+  v_offer := coalesce((v_restaurant.settings #>> '{floor,offer_minutes}')::integer,
+                      (allocator.default_settings() #>> '{floor,offer_minutes}')::integer);
+  for v_entry in
+    select w.* from allocator.waitlist w
+     where w.restaurant_id = p_restaurant_id and w.status = 'waiting'
+     order by w.created_at, w.id
+     limit 20
+     for update skip locked
+  loop
+    begin
+      v_id := (allocator.insert_booking(p_restaurant_id, v_entry.party_size, allocator.now(),
+                 allocator.predicted_turn_minutes(v_restaurant, v_entry.party_size), null,
+                 (select z.name from allocator.zones z where z.restaurant_id = p_restaurant_id and z.id = v_entry.zone_id),
+                 pg_catalog.jsonb_build_object('waitlist_id', v_entry.id), p_actor, false, null, null)
+               ->> 'booking_id')::bigint;
+      select b.* into v_booking from allocator.bookings b where b.restaurant_id = p_restaurant_id and b.id = v_id;
+      v_held := false;
+      for v_plan in select c.table_ids, c.strategy from allocator.candidates(v_booking) c limit 5 loop
+        begin
+          perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, v_offer * 60, null, p_actor,
+            v_booking.version, true, null, '{}', v_plan.strategy);
+          v_held := true;
+          exit;
+        exception when sqlstate 'RA003' then
+          continue;
+        end;
+      end loop;
+      if not v_held then
+        -- Nothing fits now: the booking made for the offer is undone with this block.
+        raise sqlstate 'RA014';
+      end if;
+      update allocator.waitlist w
+         set status = 'offered', booking_id = v_booking.id,
+             offer_expires_at = allocator.now() + pg_catalog.make_interval(mins => v_offer)
+       where w.restaurant_id = v_entry.restaurant_id and w.id = v_entry.id;
+      perform allocator.emit_event(p_restaurant_id, 'waitlist.offered', v_booking.id,
+        pg_catalog.jsonb_build_object('waitlist_id', v_entry.id, 'booking_id', v_booking.id,
+          'party_size', v_entry.party_size, 'table_ids', v_plan.table_ids,
+          'expires_at', allocator.now() + pg_catalog.make_interval(mins => v_offer), 'actor', p_actor));
+      v_count := v_count + 1;
+    exception when sqlstate 'RA014' then
+      null;
+    end;
+  end loop;
+  return v_count;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.offer_waitlist(p_restaurant_id bigint, p_actor text) IS 'Offer free tables to waiting parties, oldest first (at most 20): each gets a booking holding the best free plan for floor.offer_minutes (event waitlist.offered); returns how many';
+
+CREATE FUNCTION allocator.offer_waitlists(p_limit integer DEFAULT 100) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_restaurant bigint;
+  v_count integer := 0;
+begin
+  perform allocator.check_argument('limit', p_limit, 1, 10000);
+  for v_restaurant in
+    select distinct w.restaurant_id from allocator.waitlist w
+     where w.status = 'waiting' and allocator.tenant_allows(w.restaurant_id)
+     order by 1 limit p_limit
+  loop
+    v_count := v_count + allocator.offer_waitlist(v_restaurant);
+  end loop;
+  return v_count;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.offer_waitlists(p_limit integer) IS 'Offer freed tables to waiting parties in up to p_limit restaurants (the pg_cron job allocator-waitlist, every minute); returns how many offers were made';
 
 CREATE FUNCTION allocator.on_layout_change() RETURNS trigger
     LANGUAGE plpgsql
@@ -4225,6 +4410,41 @@ $$;
 
 COMMENT ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) IS 'Release an active hold: its tables are freed and its booking goes back to the assignment queue; releasing twice changes nothing';
 
+CREATE FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text DEFAULT 'staff'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_entry allocator.waitlist := allocator.lock_waitlist(p_restaurant_id, p_waitlist_id);
+  v_hold allocator.holds;
+begin
+  perform allocator.actor_role(p_actor);
+  perform allocator.check_length('reason', p_reason, 'reason_chars');
+  if v_entry.status not in ('waiting', 'offered') then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('waitlist entry %s is %s already', v_entry.id, v_entry.status));
+  end if;
+  update allocator.waitlist w
+     set status = 'removed', closed_at = allocator.now(), closed_by = p_actor, closed_reason = p_reason
+   where w.restaurant_id = v_entry.restaurant_id and w.id = v_entry.id;
+  if v_entry.booking_id is not null then
+    perform allocator.lock_booking(v_entry.booking_id);
+    for v_hold in select h.* from allocator.holds h
+                   where h.restaurant_id = v_entry.restaurant_id and h.booking_id = v_entry.booking_id
+                     and h.status = 'active' loop
+      perform allocator.close_hold(v_hold, 'released', p_actor, 'removed from the waitlist');
+    end loop;
+  end if;
+  perform allocator.emit_event(v_entry.restaurant_id, 'waitlist.removed', v_entry.booking_id,
+    pg_catalog.jsonb_build_object('waitlist_id', v_entry.id, 'actor', p_actor, 'reason', p_reason));
+  perform allocator.offer_waitlist(v_entry.restaurant_id);
+  select w.* into v_entry from allocator.waitlist w where w.restaurant_id = p_restaurant_id and w.id = p_waitlist_id;
+  return allocator.waitlist_json(v_entry);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) IS 'Take a waiting or offered party off the waitlist (an offer''s table is released and offered to the next party); event waitlist.removed';
+
 CREATE FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -4649,6 +4869,45 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Seat a confirmed booking''s party now (state seated, seated_at): from floor.early_seating_minutes before its start (its tables taken from now, conflict RA003 if another party still has one) to its end';
+
+CREATE FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_entry allocator.waitlist := allocator.lock_waitlist(p_restaurant_id, p_waitlist_id);
+  v_booking allocator.bookings;
+  v_hold allocator.holds;
+  v_result jsonb;
+begin
+  perform allocator.actor_role(p_actor);
+  if v_entry.status <> 'offered' then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('waitlist entry %s is %s, not offered a table', v_entry.id, v_entry.status), null,
+      'a waiting party is seated with seat_walk_in when a table is free');
+  end if;
+  v_booking := allocator.lock_booking(v_entry.booking_id);
+  select h.* into v_hold from allocator.holds h
+   where h.restaurant_id = v_booking.restaurant_id and h.booking_id = v_booking.id and h.status = 'active'
+     and h.expires_at > allocator.now();
+  if v_hold.id is null then
+    perform allocator.raise_error('invalid_transition',
+      pg_catalog.format('the offer to waitlist entry %s has lapsed', v_entry.id));
+  end if;
+  perform allocator.confirm_hold_allocations(v_hold, v_booking, p_actor, 'seated from the waitlist');
+  v_result := allocator.seat_booking(v_booking.id, null, p_actor, 'seated from the waitlist');
+  update allocator.waitlist w
+     set status = 'seated', closed_at = allocator.now(), closed_by = p_actor
+   where w.restaurant_id = v_entry.restaurant_id and w.id = v_entry.id;
+  perform allocator.emit_event(v_entry.restaurant_id, 'waitlist.seated', v_booking.id,
+    pg_catalog.jsonb_build_object('waitlist_id', v_entry.id, 'booking_id', v_booking.id, 'actor', p_actor,
+      'waited_minutes', pg_catalog.round(extract(epoch from allocator.now() - v_entry.created_at) / 60),
+      'quoted_minutes', v_entry.quoted_minutes));
+  return v_result || pg_catalog.jsonb_build_object('waitlist_id', v_entry.id);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) IS 'Seat an offered waitlist party on the table held for it (its booking confirmed and seated; event waitlist.seated with the wait and the quote); RA005 when the entry is not offered or the offer lapsed';
 
 CREATE FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text DEFAULT NULL::text, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -5172,6 +5431,9 @@ begin
   end if;
   delete from allocator.table_blocks k where k.restaurant_id = v_restaurant.id and k.id = any (p_block_ids);
   get diagnostics v_count = row_count;
+  if v_count > 0 then
+    perform allocator.offer_waitlist(v_restaurant.id);
+  end if;
   return v_count;
 end
 $$;
@@ -5303,6 +5565,7 @@ begin
   perform allocator.check_setting_int('floor.early_seating_minutes', v_result #> '{floor,early_seating_minutes}', 0, 240);
   perform allocator.check_setting_int('floor.no_show_minutes', v_result #> '{floor,no_show_minutes}', 5, 240);
   perform allocator.check_setting_bool('floor.predicted_turns', v_result #> '{floor,predicted_turns}');
+  perform allocator.check_setting_int('floor.offer_minutes', v_result #> '{floor,offer_minutes}', 1, 60);
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 
@@ -5326,6 +5589,118 @@ end
 $_$;
 
 COMMENT ON FUNCTION allocator.validate_settings(p_settings jsonb) IS 'Complete p_settings with the defaults and validate every key; raises invalid_settings (RA006)';
+
+CREATE FUNCTION allocator.waitlist_json(p_entry allocator.waitlist) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.jsonb_build_object('waitlist_id', p_entry.id, 'restaurant_id', p_entry.restaurant_id,
+    'party_size', p_entry.party_size, 'status', p_entry.status, 'quoted_minutes', p_entry.quoted_minutes,
+    'booking_id', p_entry.booking_id, 'offer_expires_at', p_entry.offer_expires_at,
+    'created_at', p_entry.created_at)
+$$;
+
+COMMENT ON FUNCTION allocator.waitlist_json(p_entry allocator.waitlist) IS 'A waitlist entry as JSON (the contact is left out)';
+
+CREATE FUNCTION allocator.waitlist_offer_closed(p_booking allocator.bookings, p_status text, p_actor text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform allocator.transition(p_booking.id, p_booking.version, 'cancelled', p_actor,
+    'waitlist offer ' || p_status, pg_catalog.jsonb_build_object('waitlist_id', p_booking.metadata -> 'waitlist_id'));
+  update allocator.waitlist w
+     set status = case p_status when 'expired' then 'expired' else 'removed' end,
+         closed_at = allocator.now(), closed_by = p_actor,
+         closed_reason = case p_status when 'expired' then 'the offer lapsed' else 'the offer was released' end
+   where w.restaurant_id = p_booking.restaurant_id and w.id = (p_booking.metadata ->> 'waitlist_id')::bigint
+     and w.status = 'offered';
+  if found then
+    perform allocator.emit_event(p_booking.restaurant_id,
+      case p_status when 'expired' then 'waitlist.expired' else 'waitlist.removed' end, p_booking.id,
+      pg_catalog.jsonb_build_object('waitlist_id', p_booking.metadata -> 'waitlist_id', 'actor', p_actor));
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.waitlist_offer_closed(p_booking allocator.bookings, p_status text, p_actor text) IS 'End a waitlist offer whose hold closed: cancel its booking; the entry, if still offered, expires (a lapsed offer, event waitlist.expired) or is removed (a released one, event waitlist.removed)';
+
+CREATE FUNCTION allocator.waitlist_quote(p_restaurant allocator.restaurants, p_party_size integer, p_zone_id bigint, p_minutes integer) RETURNS integer
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
+  v_free jsonb := '{}'::jsonb;
+  v_ahead record;
+  v_table record;
+  v_pick text;
+  v_at timestamptz;
+begin
+  -- When each table is free for a turn.
+  for v_table in
+    select t.id, t.min_capacity, t.max_capacity,
+           (select min(m.at) from (
+              select allocator.now() as at
+              union
+              select pg_catalog.upper(a.period) from allocator.allocations a
+               where a.restaurant_id = p_restaurant.id and a.table_id = t.id
+                 and pg_catalog.upper(a.period) > allocator.now()
+                 and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
+                 and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+              union
+              select pg_catalog.upper(k.period) from allocator.table_blocks k
+               where k.restaurant_id = p_restaurant.id and k.table_id = t.id
+                 and pg_catalog.upper(k.period) > allocator.now()
+                 and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') m
+             where not exists (
+               select 1 from allocator.allocations a
+                where a.restaurant_id = p_restaurant.id and a.table_id = t.id
+                  and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+                  and a.period && pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes) + v_buffer, '[)'))
+               and not exists (
+               select 1 from allocator.table_blocks k
+                where k.restaurant_id = p_restaurant.id and k.table_id = t.id
+                  and k.period && pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes) + v_buffer, '[)'))
+           ) as at
+      from allocator.tables t
+     where t.restaurant_id = p_restaurant.id and t.active
+  loop
+    if v_table.at is not null then
+      v_free := v_free || pg_catalog.jsonb_build_object(v_table.id::text, v_table.at);
+    end if;
+  end loop;
+  -- The parties ahead, in order, each on the fitting table free first.
+  for v_ahead in
+    select w.party_size, w.zone_id from allocator.waitlist w
+     where w.restaurant_id = p_restaurant.id and w.status = 'waiting'
+     order by w.created_at, w.id
+     limit 200
+  loop
+    select f.key into v_pick
+      from pg_catalog.jsonb_each_text(v_free) f
+      join allocator.tables t on t.restaurant_id = p_restaurant.id and t.id = f.key::bigint
+     where v_ahead.party_size between t.min_capacity and t.max_capacity
+       and (v_ahead.zone_id is null or t.zone_id = v_ahead.zone_id)
+     order by f.value::timestamptz, t.id
+     limit 1;
+    if v_pick is not null then
+      v_free := v_free || pg_catalog.jsonb_build_object(v_pick, (v_free ->> v_pick)::timestamptz
+        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_ahead.party_size)) + v_buffer);
+    end if;
+  end loop;
+  select min(f.value::timestamptz) into v_at
+    from pg_catalog.jsonb_each_text(v_free) f
+    join allocator.tables t on t.restaurant_id = p_restaurant.id and t.id = f.key::bigint
+   where p_party_size between t.min_capacity and t.max_capacity
+     and (p_zone_id is null or t.zone_id = p_zone_id);
+  if v_at is null and not exists (select 1 from allocator.tables t
+                                   where t.restaurant_id = p_restaurant.id and t.active
+                                     and p_party_size between t.min_capacity and t.max_capacity) then
+    v_at := allocator.walk_in_free_at(p_restaurant.id, p_party_size, p_minutes, p_zone_id);
+  end if;
+  return pg_catalog.ceil(extract(epoch from v_at - allocator.now()) / 60)::integer;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.waitlist_quote(p_restaurant allocator.restaurants, p_party_size integer, p_zone_id bigint, p_minutes integer) IS 'Quoted wait in minutes of a party joining the waitlist: the parties waiting ahead take, in order, the fitting table free first for a turn each; the party gets the first fitting table left (a combination for parties no table seats); NULL when nothing frees within 12 hours';
 
 CREATE FUNCTION allocator.walk_in_free_at(p_restaurant_id bigint, p_party_size integer, p_minutes integer, p_zone_id bigint) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -6119,6 +6494,15 @@ CREATE TABLE allocator.tenant_members (
 
 COMMENT ON TABLE allocator.tenant_members IS 'Which restaurants a tenant-restricted login role (member of allocator_tenant) may use';
 
+ALTER TABLE allocator.waitlist ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME allocator.waitlist_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE allocator.zones ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
     SEQUENCE NAME allocator.zones_id_seq
     START WITH 1
@@ -6245,6 +6629,9 @@ ALTER TABLE ONLY allocator.tables
 ALTER TABLE ONLY allocator.tenant_members
     ADD CONSTRAINT tenant_members_pkey PRIMARY KEY (restaurant_id, role_name);
 
+ALTER TABLE ONLY allocator.waitlist
+    ADD CONSTRAINT waitlist_pkey PRIMARY KEY (restaurant_id, id);
+
 ALTER TABLE ONLY allocator.zones
     ADD CONSTRAINT zones_pkey PRIMARY KEY (restaurant_id, id);
 
@@ -6290,6 +6677,8 @@ CREATE INDEX table_adjacency_b_idx ON allocator.table_adjacency USING btree (res
 CREATE INDEX table_combinations_tables_idx ON allocator.table_combinations USING gin (table_ids);
 
 CREATE INDEX tenant_members_role_idx ON allocator.tenant_members USING btree (role_name);
+
+CREATE INDEX waitlist_open_idx ON allocator.waitlist USING btree (restaurant_id, created_at) WHERE (status = ANY (ARRAY['waiting'::text, 'offered'::text]));
 
 CREATE TRIGGER assignment_queue_end_lease BEFORE UPDATE ON allocator.assignment_queue FOR EACH ROW EXECUTE FUNCTION allocator.assignment_queue_end_lease();
 
@@ -6398,6 +6787,12 @@ ALTER TABLE ONLY allocator.tables
 ALTER TABLE ONLY allocator.tenant_members
     ADD CONSTRAINT tenant_members_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY allocator.waitlist
+    ADD CONSTRAINT waitlist_restaurant_id_booking_id_fkey FOREIGN KEY (restaurant_id, booking_id) REFERENCES allocator.bookings(restaurant_id, id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY allocator.waitlist
+    ADD CONSTRAINT waitlist_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY allocator.zones
     ADD CONSTRAINT zones_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
 
@@ -6483,9 +6878,13 @@ CREATE POLICY tenant_isolation ON allocator.tables USING (allocator.tenant_allow
 
 CREATE POLICY tenant_isolation ON allocator.tenant_members USING (allocator.tenant_allows(restaurant_id));
 
+CREATE POLICY tenant_isolation ON allocator.waitlist USING (allocator.tenant_allows(restaurant_id));
+
 CREATE POLICY tenant_isolation ON allocator.zones USING (allocator.tenant_allows(restaurant_id));
 
 ALTER TABLE allocator.tenant_members ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE allocator.waitlist ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.zones ENABLE ROW LEVEL SECURITY;
 
@@ -6730,6 +7129,10 @@ REVOKE ALL ON FUNCTION allocator.is_terminal(p_state text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.is_valid_timezone(p_timezone text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.lease_acquire(p_name text, p_owner text, p_ttl_seconds integer, p_wait_ms integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.lease_acquire(p_name text, p_owner text, p_ttl_seconds integer, p_wait_ms integer) TO allocator_ops;
 
@@ -6750,6 +7153,11 @@ REVOKE ALL ON FUNCTION allocator.lock_booking(p_booking_id bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION allocator.lock_hold(p_hold_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) FROM PUBLIC;
+
+GRANT SELECT ON TABLE allocator.waitlist TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.waitlist TO allocator_app;
+
+REVOKE ALL ON FUNCTION allocator.lock_waitlist(p_restaurant_id bigint, p_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) TO allocator_ops;
@@ -6780,6 +7188,11 @@ GRANT ALL ON FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) TO allo
 
 REVOKE ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) FROM PUBLIC;
 GRANT ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.offer_waitlist(p_restaurant_id bigint, p_actor text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.offer_waitlists(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.offer_waitlists(p_limit integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.on_layout_change() FROM PUBLIC;
 
@@ -6839,6 +7252,10 @@ REVOKE ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) TO allocator_ops;
 
@@ -6882,6 +7299,10 @@ REVOKE ALL ON FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_ac
 REVOKE ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) TO allocator_app;
@@ -6949,6 +7370,12 @@ REVOKE ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch
 GRANT ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch jsonb) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.validate_settings(p_settings jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.waitlist_json(p_entry allocator.waitlist) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.waitlist_offer_closed(p_booking allocator.bookings, p_status text, p_actor text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.waitlist_quote(p_restaurant allocator.restaurants, p_party_size integer, p_zone_id bigint, p_minutes integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.walk_in_free_at(p_restaurant_id bigint, p_party_size integer, p_minutes integer, p_zone_id bigint) FROM PUBLIC;
 

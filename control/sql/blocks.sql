@@ -129,6 +129,9 @@ begin
   end if;
   delete from allocator.table_blocks k where k.restaurant_id = v_restaurant.id and k.id = any (p_block_ids);
   get diagnostics v_count = row_count;
+  if v_count > 0 then
+    perform allocator.offer_waitlist(v_restaurant.id);
+  end if;
   return v_count;
 end
 $$;

@@ -373,13 +373,21 @@ begin
   perform allocator.check_can_move(v_booking, 'cancelled', 'and cannot be cancelled');
   v_freed := allocator.free_booking_tables(v_booking, 'released');
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
-  v_booking := allocator.transition(p_booking_id, v_booking.version, 'cancelled', p_actor,
-    coalesce(p_reason, 'cancelled'), pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  select b.* into v_booking from allocator.bookings b
+   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  -- A waitlist offer's booking is cancelled with its hold.
+  if v_booking.state <> 'cancelled' then
+    v_booking := allocator.transition(p_booking_id, v_booking.version, 'cancelled', p_actor,
+      coalesce(p_reason, 'cancelled'), pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  end if;
+  if v_freed > 0 then
+    perform allocator.offer_waitlist(v_booking.restaurant_id);
+  end if;
   return allocator.booking_json(v_booking) || '{"changed": true}'::jsonb;
 end
 $$;
 
 comment on function allocator.cancel_booking(bigint, integer, text, text) is
-  'Cancel a booking and free its tables; cancelling a cancelled booking changes nothing';
+  'Cancel a booking and free its tables (offered to the waitlist); cancelling a cancelled booking changes nothing';
 
 

@@ -207,6 +207,8 @@ as $$
   union all
   select 'allocator-no-shows', '* * * * *', 'select allocator.mark_no_shows()'
   union all
+  select 'allocator-waitlist', '* * * * *', 'select allocator.offer_waitlists()'
+  union all
   select 'allocator-cleanup-cron-history', '17 3 * * *',
          'delete from cron.job_run_details where end_time < now() - interval ''7 days'''
   union all
@@ -216,7 +218,7 @@ as $$
 $$;
 
 comment on function allocator.cron_plan() is
-  'The pg_cron jobs allocator needs, schedules in UTC: hold expiry, queue sweep and no-show sweep every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
+  'The pg_cron jobs allocator needs, schedules in UTC: hold expiry, queue sweep, no-show sweep and waitlist offers every minute, history cleanup daily, and the nightly job every minute (nightly_sweep plans each restaurant once a day at its local pooling.cutoff)';
 
 -- The nightly plan. A restaurant's local day D is planned once, at the first tick at or
 -- after its cut-off: D + pooling.cutoff read in the restaurant's time zone, the instant

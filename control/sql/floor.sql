@@ -152,12 +152,13 @@ begin
   v_booking := allocator.transition(v_booking.id, v_booking.version, 'finished', p_actor, coalesce(p_reason, 'left'),
     pg_catalog.jsonb_build_object('finished_at', allocator.now(), 'freed_allocations', v_freed,
       'minutes_seated', pg_catalog.round(extract(epoch from allocator.now() - v_booking.seated_at) / 60)));
+  perform allocator.offer_waitlist(v_booking.restaurant_id);
   return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('freed_allocations', v_freed);
 end
 $$;
 
 comment on function allocator.finish_booking(bigint, integer, text, text) is
-  'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer';
+  'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer, and offered to the waitlist';
 
 create or replace function allocator.mark_no_show(
   p_booking_id bigint,
@@ -185,12 +186,13 @@ begin
    where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
   v_booking := allocator.transition(v_booking.id, v_booking.version, 'no_show', p_actor, coalesce(p_reason, 'did not come'),
     pg_catalog.jsonb_build_object('freed_allocations', v_freed));
+  perform allocator.offer_waitlist(v_booking.restaurant_id);
   return allocator.booking_json(v_booking) || pg_catalog.jsonb_build_object('freed_allocations', v_freed);
 end
 $$;
 
 comment on function allocator.mark_no_show(bigint, integer, text, text) is
-  'The party of a confirmed booking did not come (state no_show), from its start on: its tables are free from now';
+  'The party of a confirmed booking did not come (state no_show), from its start on: its tables are free from now, and offered to the waitlist';
 
 -- The no-show sweep (pg_cron, every minute): confirmed bookings whose start is
 -- floor.no_show_minutes past and whose party nobody seated. Skips bookings another session

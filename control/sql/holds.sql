@@ -20,7 +20,10 @@ begin
    where a.restaurant_id = p_hold.restaurant_id and a.hold_id = p_hold.id;
   select b.* into v_booking from allocator.bookings b
    where b.restaurant_id = p_hold.restaurant_id and b.id = p_hold.booking_id;
-  if v_booking.state = 'assigned' then
+  if v_booking.state = 'assigned' and v_booking.metadata ? 'waitlist_id' then
+    -- A waitlist offer: the booking was only the offer, never queued.
+    perform allocator.waitlist_offer_closed(v_booking, p_status, p_actor);
+  elsif v_booking.state = 'assigned' then
     perform allocator.transition(v_booking.id, v_booking.version, 'assignment_pending', p_actor,
       p_reason, pg_catalog.jsonb_build_object('hold_id', p_hold.id, 'hold', p_status));
     perform allocator.enqueue(v_booking.restaurant_id, v_booking.id, 'hold_' || p_status);
@@ -31,7 +34,7 @@ end
 $$;
 
 comment on function allocator.close_hold(allocator.holds, text, text, text) is
-  'End an active hold as expired or released: free its tables and requeue a booking that was waiting on it';
+  'End an active hold as expired or released: free its tables and requeue a booking that was waiting on it (a waitlist offer''s booking is cancelled instead)';
 
 create or replace function allocator.hold_json(p_hold allocator.holds) returns jsonb
 language sql

@@ -22,7 +22,7 @@ as $$
     },
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
-    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false},
+    "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false, "offer_minutes": 10},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -215,6 +215,7 @@ begin
   perform allocator.check_setting_int('floor.early_seating_minutes', v_result #> '{floor,early_seating_minutes}', 0, 240);
   perform allocator.check_setting_int('floor.no_show_minutes', v_result #> '{floor,no_show_minutes}', 5, 240);
   perform allocator.check_setting_bool('floor.predicted_turns', v_result #> '{floor,predicted_turns}');
+  perform allocator.check_setting_int('floor.offer_minutes', v_result #> '{floor,offer_minutes}', 1, 60);
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 

@@ -56,7 +56,7 @@ def test_schedule_install_twice_leaves_one_set(cron_cluster: Cluster) -> None:
             "select jobname, schedule, command from cron.job where jobname like 'allocator-%' order by 1"
         ).fetchall()
     names = [name for name, _, _ in jobs]
-    assert len(names) == len(set(names)) == 5
+    assert len(names) == len(set(names)) == 6
     # The nightly optimizer is one job for every restaurant, every minute: each restaurant's
     # plan runs at its cut-off in its own time zone, whatever the UTC offset that night.
     assert ("allocator-nightly", "* * * * *", "call allocator.nightly_sweep()") in jobs
@@ -64,6 +64,7 @@ def test_schedule_install_twice_leaves_one_set(cron_cluster: Cluster) -> None:
     assert ("allocator-expire-holds", "* * * * *", "select allocator.expire_holds()") in jobs
     assert ("allocator-run-due", "* * * * *", "call allocator.sweep(500)") in jobs
     assert ("allocator-no-shows", "* * * * *", "select allocator.mark_no_shows()") in jobs
+    assert ("allocator-waitlist", "* * * * *", "select allocator.offer_waitlists()") in jobs
     listed = allocator_cli(cron_cluster, "schedule", "list")
     assert "allocator-run-due" in listed.stdout
     removed = allocator_cli(cron_cluster, "schedule", "remove")

@@ -576,6 +576,9 @@ ID_CALLS: list[tuple[str, str, str]] = [
     ("booking", "seat_booking", "select allocator.seat_booking({id})"),
     ("restaurant", "floor_at", "select * from allocator.floor_at({id})"),
     ("restaurant", "seat_walk_in", "select allocator.seat_walk_in({id}, 2)"),
+    ("restaurant", "join_waitlist", "select allocator.join_waitlist({id}, 2, 'probe')"),
+    ("restaurant", "seat_from_waitlist", "select allocator.seat_from_waitlist({id}, 1)"),
+    ("restaurant", "remove_from_waitlist", "select allocator.remove_from_waitlist({id}, 1)"),
     (
         "restaurant",
         "block_tables",

@@ -1806,7 +1806,7 @@ CREATE TABLE allocator.notifications (
     retry_at timestamp with time zone,
     sent_at timestamp with time zone,
     last_error text,
-    CONSTRAINT notifications_kind_check CHECK ((kind = ANY (ARRAY['confirmed'::text, 'manual_review'::text]))),
+    CONSTRAINT notifications_kind_check CHECK ((kind = ANY (ARRAY['confirmed'::text, 'manual_review'::text, 'table_offered'::text]))),
     CONSTRAINT notifications_last_error_check CHECK ((length(last_error) <= 2000)),
     CONSTRAINT notifications_status_check CHECK ((status = ANY (ARRAY['unmailed'::text, 'pending'::text, 'sending'::text, 'committing'::text, 'sent'::text, 'failed'::text, 'in_doubt'::text])))
 );
@@ -1821,15 +1821,16 @@ CREATE FUNCTION allocator.deliver_notifications(p_limit integer DEFAULT 500) RET
     AS $$
   with events as (
     select e.* from allocator.read_events('notifications', p_limit) e
-     where e.topic in ('booking.confirmed', 'booking.manual_review')
+     where e.topic in ('booking.confirmed', 'booking.manual_review', 'waitlist.offered')
   )
   insert into allocator.notifications (restaurant_id, booking_id, event_id, kind, payload, email, locale, status)
-  select e.restaurant_id, e.booking_id, e.id, pg_catalog.substr(e.topic, 9),
+  select e.restaurant_id, e.booking_id, e.id, allocator.notification_kind(e.topic),
          pg_catalog.jsonb_build_object(
            'booking_id', b.id, 'restaurant', r.name, 'party_size', b.party_size,
            'start', pg_catalog.lower(b.period), 'timezone', r.timezone,
            'locale', coalesce(b.locale, r.settings ->> 'locale', 'en'),
-           'kind', pg_catalog.substr(e.topic, 9),
+           'kind', allocator.notification_kind(e.topic),
+           'offer_expires_at', e.payload -> 'expires_at',
            'tables', (select coalesce(pg_catalog.jsonb_agg(t.label order by t.label), '[]'::jsonb)
                         from allocator.allocations a join allocator.tables t
                           on t.restaurant_id = a.restaurant_id and t.id = a.table_id
@@ -1844,7 +1845,7 @@ CREATE FUNCTION allocator.deliver_notifications(p_limit integer DEFAULT 500) RET
   returning *
 $$;
 
-COMMENT ON FUNCTION allocator.deliver_notifications(p_limit integer) IS 'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
+COMMENT ON FUNCTION allocator.deliver_notifications(p_limit integer) IS 'Notification subscriber: one notification per booking.confirmed, booking.manual_review or waitlist.offered event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
 
 CREATE FUNCTION allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) RETURNS void
     LANGUAGE plpgsql
@@ -3395,6 +3396,14 @@ end
 $$;
 
 COMMENT ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) IS 'Run the nightly plan of up to p_limit restaurants whose local cut-off has passed, one transaction each (CALL it outside a transaction block; the pg_cron job allocator-nightly runs it every minute)';
+
+CREATE FUNCTION allocator.notification_kind(p_topic text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select case p_topic when 'waitlist.offered' then 'table_offered' else pg_catalog.substr(p_topic, 9) end
+$$;
+
+COMMENT ON FUNCTION allocator.notification_kind(p_topic text) IS 'The notification kind of an event topic: booking.confirmed -> confirmed, booking.manual_review -> manual_review, waitlist.offered -> table_offered';
 
 CREATE FUNCTION allocator.offer_waitlist(p_restaurant_id bigint, p_actor text DEFAULT 'system:waitlist'::text) RETURNS integer
     LANGUAGE plpgsql
@@ -6247,7 +6256,7 @@ UNION ALL
             (count(*))::numeric AS n
            FROM allocator.notifications n
           GROUP BY n.kind) c
-     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)))
+     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text), ('table_offered'::text)) k(kind) ON ((k.kind = c.kind)))
 UNION ALL
  SELECT 'notifications_repeated'::text AS metric,
     jsonb_build_object('kind', COALESCE(c.kind, k.kind)) AS labels,
@@ -6259,7 +6268,7 @@ UNION ALL
                    FROM allocator.notifications n
                   GROUP BY n.restaurant_id, n.booking_id, n.kind) d
           GROUP BY d.kind) c
-     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)))
+     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text), ('table_offered'::text)) k(kind) ON ((k.kind = c.kind)))
 UNION ALL
  SELECT 'assignments_aborted'::text AS metric,
     jsonb_build_object('reason', COALESCE(c.reason, k.reason)) AS labels,
@@ -6279,7 +6288,7 @@ UNION ALL
            FROM allocator.notifications n
           WHERE (n.status = 'sent'::text)
           GROUP BY n.kind) c
-     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text)) k(kind) ON ((k.kind = c.kind)));
+     FULL JOIN ( VALUES ('confirmed'::text), ('manual_review'::text), ('table_offered'::text)) k(kind) ON ((k.kind = c.kind)));
 
 COMMENT ON VIEW allocator.metric_totals IS 'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications, repeated notifications and mails sent by kind, aborted assignments by reason; totals over every row kept, known label values listed with 0';
 
@@ -7188,6 +7197,8 @@ GRANT ALL ON FUNCTION allocator.nightly_optimize(p_restaurant_id bigint) TO allo
 
 REVOKE ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) FROM PUBLIC;
 GRANT ALL ON PROCEDURE allocator.nightly_sweep(IN p_limit integer) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.notification_kind(p_topic text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.offer_waitlist(p_restaurant_id bigint, p_actor text) FROM PUBLIC;
 

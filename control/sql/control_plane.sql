@@ -77,7 +77,19 @@ $$;
 comment on function allocator.read_events(text, integer) is
   'Events after the subscriber''s cursor in (transaction, id) order, only from transactions below the horizon (events_horizon: older than every one that may still commit here), so none is ever skipped; moves the cursor past them. A tenant-restricted login reads only its restaurants'' events, through cursors of its own';
 
--- The notification handler: turns confirmed and manual_review events into notifications.
+-- The kind of customer notification an event makes: confirmed, manual_review, table_offered.
+create or replace function allocator.notification_kind(p_topic text) returns text
+language sql
+immutable
+as $$
+  select case p_topic when 'waitlist.offered' then 'table_offered' else pg_catalog.substr(p_topic, 9) end
+$$;
+
+comment on function allocator.notification_kind(text) is
+  'The notification kind of an event topic: booking.confirmed -> confirmed, booking.manual_review -> manual_review, waitlist.offered -> table_offered';
+
+-- The notification handler: turns confirmed, manual_review and table-offered events into
+-- notifications.
 create or replace function allocator.deliver_notifications(p_limit integer default 500)
 returns setof allocator.notifications
 language sql
@@ -87,15 +99,16 @@ set search_path = pg_catalog, pg_temp
 as $$
   with events as (
     select e.* from allocator.read_events('notifications', p_limit) e
-     where e.topic in ('booking.confirmed', 'booking.manual_review')
+     where e.topic in ('booking.confirmed', 'booking.manual_review', 'waitlist.offered')
   )
   insert into allocator.notifications (restaurant_id, booking_id, event_id, kind, payload, email, locale, status)
-  select e.restaurant_id, e.booking_id, e.id, pg_catalog.substr(e.topic, 9),
+  select e.restaurant_id, e.booking_id, e.id, allocator.notification_kind(e.topic),
          pg_catalog.jsonb_build_object(
            'booking_id', b.id, 'restaurant', r.name, 'party_size', b.party_size,
            'start', pg_catalog.lower(b.period), 'timezone', r.timezone,
            'locale', coalesce(b.locale, r.settings ->> 'locale', 'en'),
-           'kind', pg_catalog.substr(e.topic, 9),
+           'kind', allocator.notification_kind(e.topic),
+           'offer_expires_at', e.payload -> 'expires_at',
            'tables', (select coalesce(pg_catalog.jsonb_agg(t.label order by t.label), '[]'::jsonb)
                         from allocator.allocations a join allocator.tables t
                           on t.restaurant_id = a.restaurant_id and t.id = a.table_id
@@ -111,7 +124,7 @@ as $$
 $$;
 
 comment on function allocator.deliver_notifications(integer) is
-  'Notification subscriber: one notification per booking.confirmed or booking.manual_review event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
+  'Notification subscriber: one notification per booking.confirmed, booking.manual_review or waitlist.offered event not yet read (by a tenant-restricted login: of its restaurants, through its own cursor)';
 
 -- One step of the sweep that keeps the pipeline moving with no worker at all: claim one due
 -- booking and process it in a subtransaction of its own. A failure is a warning: the

@@ -158,7 +158,7 @@ select 'optimizer_runs', pg_catalog.jsonb_build_object('status', coalesce(c.stat
 union all
 select 'notifications', pg_catalog.jsonb_build_object('kind', coalesce(c.kind, k.kind)), coalesce(c.n, 0)
   from (select n.kind, pg_catalog.count(*)::numeric as n from allocator.notifications n group by n.kind) c
-  full join (values ('confirmed'), ('manual_review')) k (kind) on k.kind = c.kind
+  full join (values ('confirmed'), ('manual_review'), ('table_offered')) k (kind) on k.kind = c.kind
 union all
 -- A notification of a kind the booking had been sent already (a second "confirmed").
 select 'notifications_repeated', pg_catalog.jsonb_build_object('kind', coalesce(c.kind, k.kind)), coalesce(c.n, 0)
@@ -166,7 +166,7 @@ select 'notifications_repeated', pg_catalog.jsonb_build_object('kind', coalesce(
           from (select n.kind, pg_catalog.count(*) as n from allocator.notifications n
                  group by n.restaurant_id, n.booking_id, n.kind) d
          group by d.kind) c
-  full join (values ('confirmed'), ('manual_review')) k (kind) on k.kind = c.kind
+  full join (values ('confirmed'), ('manual_review'), ('table_offered')) k (kind) on k.kind = c.kind
 union all
 -- Calls that put a booking back without working on it, from their booking.assignment_aborted
 -- events (attempts write no row for them).
@@ -178,7 +178,7 @@ union all
 select 'mails_sent', pg_catalog.jsonb_build_object('kind', coalesce(c.kind, k.kind)), coalesce(c.n, 0)
   from (select n.kind, pg_catalog.count(*)::numeric as n from allocator.notifications n
          where n.status = 'sent' group by n.kind) c
-  full join (values ('confirmed'), ('manual_review')) k (kind) on k.kind = c.kind;
+  full join (values ('confirmed'), ('manual_review'), ('table_offered')) k (kind) on k.kind = c.kind;
 
 comment on view allocator.metric_totals is
   'Counters for the metrics exporter (metric, labels, value): bookings created, assignment attempts by outcome, retries by reason, manual reviews, state transitions, optimizer runs by status, notifications, repeated notifications and mails sent by kind, aborted assignments by reason; totals over every row kept, known label values listed with 0';

@@ -51,6 +51,8 @@ def test_wording_per_locale_and_never_the_internal_reason() -> None:
     for locale in locales():
         _, subject, body = render("manual_review", PAYLOAD, locale)
         assert "conflicted" not in subject + body and "attempts" not in body
+    assert render("table_offered", PAYLOAD, "en")[1] == "Your table at Trattoria Demo is ready"
+    assert render("table_offered", PAYLOAD, "it")[1] == "Il tuo tavolo da Trattoria Demo è pronto"
     assert resolve_locale("it-IT") == "it", "a regional locale falls back to its language"
     assert resolve_locale("pt-BR") == "en", "a locale without texts falls back to English"
     assert resolve_locale("../../etc") == "en"

@@ -1,6 +1,6 @@
 -- The waitlist: quoted waits, offers when a fitting table frees (oldest fitting party first),
 -- seating from an offer, lapsed offers and removals, and the guards of each.
-select plan(30);
+select plan(31);
 
 select allocator.freeze_clock('2026-06-01 19:00+00');
 select (allocator.import_layout('{"name": "Waitlist", "settings": {"buffer_minutes": 0, "turn_minutes": {"8": 60}},
@@ -46,6 +46,9 @@ select is(pg_temp.entry((:'w1'::jsonb ->> 'waitlist_id')::bigint), format('offer
 select is(pg_temp.entry((:'w2'::jsonb ->> 'waitlist_id')::bigint), 'waiting', 'the second still waits');
 select ok(exists (select 1 from allocator.events where topic = 'waitlist.offered'
                    and (payload ->> 'waitlist_id')::bigint = (:'w1'::jsonb ->> 'waitlist_id')::bigint), 'with an event');
+select is((select kind || ' ' || (payload ->> 'party_size') from allocator.deliver_notifications(5000)
+            where booking_id = (select booking_id from allocator.waitlist where id = (:'w1'::jsonb ->> 'waitlist_id')::bigint)),
+  'table_offered 2', 'and a notification for the party');
 select allocator.seat_from_waitlist(:r, (:'w1'::jsonb ->> 'waitlist_id')::bigint, 'staff:ana') as s1 \gset
 select is(:'s1'::jsonb ->> 'state', 'seated', 'staff seat them on it');
 select is(pg_temp.entry((:'w1'::jsonb ->> 'waitlist_id')::bigint), format('seated {%s}', pg_temp.t('T1')), 'the entry is seated');

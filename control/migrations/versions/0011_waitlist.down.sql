@@ -8,3 +8,7 @@ drop function if exists allocator.waitlist_json(allocator.waitlist);
 drop function if exists allocator.lock_waitlist(bigint, bigint);
 drop function if exists allocator.offer_waitlists(integer);
 drop table allocator.waitlist;
+delete from allocator.notifications where kind = 'table_offered';
+alter table allocator.notifications drop constraint notifications_kind_check;
+alter table allocator.notifications add constraint notifications_kind_check
+  check (kind in ('confirmed', 'manual_review'));

@@ -26,3 +26,8 @@ comment on table allocator.waitlist is
 create index waitlist_open_idx on allocator.waitlist (restaurant_id, created_at) where status in ('waiting', 'offered');
 
 alter table allocator.waitlist enable row level security;
+
+-- A table offered to a waitlist party is a customer notification of its own.
+alter table allocator.notifications drop constraint notifications_kind_check;
+alter table allocator.notifications add constraint notifications_kind_check
+  check (kind in ('confirmed', 'manual_review', 'table_offered'));

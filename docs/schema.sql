@@ -2855,7 +2855,8 @@ begin
   insert into allocator.waitlist as w (restaurant_id, party_size, contact, zone_id, quoted_minutes)
   values (v_restaurant.id, p_party_size, p_contact, v_zone,
           allocator.waitlist_quote(v_restaurant, p_party_size, v_zone,
-            allocator.predicted_turn_minutes(v_restaurant, p_party_size)))
+            allocator.predicted_turn_minutes(v_restaurant, allocator.service_at(v_restaurant, allocator.now()),
+              p_party_size)))
   returning w.* into v_entry;
   perform allocator.emit_event(v_restaurant.id, 'waitlist.joined', null,
     allocator.waitlist_json(v_entry) || pg_catalog.jsonb_build_object('actor', p_actor, 'ahead', v_ahead));
@@ -3430,7 +3431,8 @@ begin
   loop
     begin
       v_id := (allocator.insert_booking(p_restaurant_id, v_entry.party_size, allocator.now(),
-                 allocator.predicted_turn_minutes(v_restaurant, v_entry.party_size), null,
+                 allocator.predicted_turn_minutes(v_restaurant, allocator.service_at(v_restaurant, allocator.now()),
+                   v_entry.party_size), null,
                  (select z.name from allocator.zones z where z.restaurant_id = p_restaurant_id and z.id = v_entry.zone_id),
                  pg_catalog.jsonb_build_object('waitlist_id', v_entry.id), p_actor, false, null, null)
                ->> 'booking_id')::bigint;
@@ -3808,7 +3810,7 @@ CREATE FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants,
     case when p_service.turn_minutes is not null
          then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
     case when (p_restaurant.settings #>> '{floor,predicted_turns}')::boolean
-         then allocator.predicted_turn_minutes(p_restaurant, p_party_size) end,
+         then allocator.predicted_turn_minutes(p_restaurant, p_service, p_party_size) end,
     allocator.turn_minutes(p_restaurant.settings, p_party_size))
 $$;
 
@@ -3891,7 +3893,7 @@ $$;
 
 COMMENT ON FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) IS 'When a booking starting at p_start stops waiting for the day''s pool: the pooling.cutoff local time of its day; null if the restaurant does not pool or the booking starts within pooling.fallback_minutes of the cut-off';
 
-CREATE FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer) RETURNS integer
+CREATE FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) RETURNS integer
     LANGUAGE sql STABLE
     AS $$
   with prior as (
@@ -3904,13 +3906,17 @@ CREATE FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaura
      where b.restaurant_id = p_restaurant.id and b.state = 'finished'
        and b.finished_at > allocator.now() - interval '90 days' and b.seated_at is not null
        and allocator.turn_minutes(p_restaurant.settings, b.party_size) = prior.minutes
+       and (p_service.id is null
+            or (extract(isodow from pg_catalog.lower(b.period) at time zone p_restaurant.timezone)::smallint = any (p_service.days)
+                and (pg_catalog.lower(b.period) at time zone p_restaurant.timezone)::time
+                    between p_service.opens and p_service.last_seating))
   )
   select least(720, greatest(15, pg_catalog.round(
            (10 * prior.minutes + seen.n * coalesce(seen.median::numeric, prior.minutes)) / (10 + seen.n))))::integer
     from prior, seen
 $$;
 
-COMMENT ON FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer) IS 'Learned turn time of a party: the median seated-to-finished minutes of the last 90 days'' finished bookings of its turn-time entry, shrunk towards the turn_minutes setting (worth 10 observations); 15 to 720';
+COMMENT ON FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) IS 'Learned turn time of a party: the median seated-to-finished minutes of the last 90 days'' finished bookings of its turn-time entry (in p_service''s weekdays and hours when given), shrunk towards the turn_minutes setting (worth 10 observations); 15 to 720';
 
 CREATE FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text DEFAULT 'worker'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4938,7 +4944,8 @@ begin
     perform allocator.raise_error('unavailable',
       pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
   end if;
-  v_minutes := allocator.predicted_turn_minutes(v_restaurant, p_party_size);
+  v_minutes := allocator.predicted_turn_minutes(v_restaurant, allocator.service_at(v_restaurant, allocator.now()),
+    p_party_size);
   v_id := (allocator.insert_booking(v_restaurant.id, p_party_size, allocator.now(), v_minutes, null, p_zone,
              '{"walk_in": true}', p_actor, false, null, null) ->> 'booking_id')::bigint;
   select b.* into v_booking from allocator.bookings b where b.restaurant_id = v_restaurant.id and b.id = v_id;
@@ -5638,6 +5645,7 @@ CREATE FUNCTION allocator.waitlist_quote(p_restaurant allocator.restaurants, p_p
 declare
   v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
   v_free jsonb := '{}'::jsonb;
+  v_service allocator.services := allocator.service_at(p_restaurant, allocator.now());
   v_ahead record;
   v_table record;
   v_pick text;
@@ -5692,7 +5700,7 @@ begin
      limit 1;
     if v_pick is not null then
       v_free := v_free || pg_catalog.jsonb_build_object(v_pick, (v_free ->> v_pick)::timestamptz
-        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_ahead.party_size)) + v_buffer);
+        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_service, v_ahead.party_size)) + v_buffer);
     end if;
   end loop;
   select min(f.value::timestamptz) into v_at
@@ -7231,7 +7239,7 @@ GRANT ALL ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit intege
 
 REVOKE ALL ON FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) TO allocator_app;

@@ -359,7 +359,8 @@ begin
     perform allocator.raise_error('unavailable',
       pg_catalog.format('no table or combination of restaurant %s seats a party of %s', v_restaurant.id, p_party_size));
   end if;
-  v_minutes := allocator.predicted_turn_minutes(v_restaurant, p_party_size);
+  v_minutes := allocator.predicted_turn_minutes(v_restaurant, allocator.service_at(v_restaurant, allocator.now()),
+    p_party_size);
   v_id := (allocator.insert_booking(v_restaurant.id, p_party_size, allocator.now(), v_minutes, null, p_zone,
              '{"walk_in": true}', p_actor, false, null, null) ->> 'booking_id')::bigint;
   select b.* into v_booking from allocator.bookings b where b.restaurant_id = v_restaurant.id and b.id = v_id;

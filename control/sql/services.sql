@@ -263,10 +263,14 @@ comment on function allocator.service_hours(allocator.restaurants, date, date) i
 
 -- How long a party of this size really stays: the median of the restaurant's finished
 -- bookings of the last 90 days whose party shares its turn-time entry (seated to finished),
--- pulled towards the turn_minutes setting as if the setting were 10 more observations. With
--- no history it is the setting; with much, the restaurant's own median.
-create or replace function allocator.predicted_turn_minutes(p_restaurant allocator.restaurants, p_party_size integer)
-returns integer
+-- in the same service when one is given (started on its weekdays, within its hours), pulled
+-- towards the turn_minutes setting as if the setting were 10 more observations. With no
+-- history it is the setting; with much, the restaurant's own median.
+create or replace function allocator.predicted_turn_minutes(
+  p_restaurant allocator.restaurants,
+  p_service allocator.services,
+  p_party_size integer
+) returns integer
 language sql
 stable
 as $$
@@ -280,14 +284,18 @@ as $$
      where b.restaurant_id = p_restaurant.id and b.state = 'finished'
        and b.finished_at > allocator.now() - interval '90 days' and b.seated_at is not null
        and allocator.turn_minutes(p_restaurant.settings, b.party_size) = prior.minutes
+       and (p_service.id is null
+            or (extract(isodow from pg_catalog.lower(b.period) at time zone p_restaurant.timezone)::smallint = any (p_service.days)
+                and (pg_catalog.lower(b.period) at time zone p_restaurant.timezone)::time
+                    between p_service.opens and p_service.last_seating))
   )
   select least(720, greatest(15, pg_catalog.round(
            (10 * prior.minutes + seen.n * coalesce(seen.median::numeric, prior.minutes)) / (10 + seen.n))))::integer
     from prior, seen
 $$;
 
-comment on function allocator.predicted_turn_minutes(allocator.restaurants, integer) is
-  'Learned turn time of a party: the median seated-to-finished minutes of the last 90 days'' finished bookings of its turn-time entry, shrunk towards the turn_minutes setting (worth 10 observations); 15 to 720';
+comment on function allocator.predicted_turn_minutes(allocator.restaurants, allocator.services, integer) is
+  'Learned turn time of a party: the median seated-to-finished minutes of the last 90 days'' finished bookings of its turn-time entry (in p_service''s weekdays and hours when given), shrunk towards the turn_minutes setting (worth 10 observations); 15 to 720';
 
 -- The turn time of a party in a service: the service's own table, else the restaurant's.
 create or replace function allocator.party_turn_minutes(
@@ -302,7 +310,7 @@ as $$
     case when p_service.turn_minutes is not null
          then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
     case when (p_restaurant.settings #>> '{floor,predicted_turns}')::boolean
-         then allocator.predicted_turn_minutes(p_restaurant, p_party_size) end,
+         then allocator.predicted_turn_minutes(p_restaurant, p_service, p_party_size) end,
     allocator.turn_minutes(p_restaurant.settings, p_party_size))
 $$;
 

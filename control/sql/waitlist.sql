@@ -32,6 +32,7 @@ as $$
 declare
   v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
   v_free jsonb := '{}'::jsonb;
+  v_service allocator.services := allocator.service_at(p_restaurant, allocator.now());
   v_ahead record;
   v_table record;
   v_pick text;
@@ -86,7 +87,7 @@ begin
      limit 1;
     if v_pick is not null then
       v_free := v_free || pg_catalog.jsonb_build_object(v_pick, (v_free ->> v_pick)::timestamptz
-        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_ahead.party_size)) + v_buffer);
+        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_service, v_ahead.party_size)) + v_buffer);
     end if;
   end loop;
   select min(f.value::timestamptz) into v_at
@@ -136,7 +137,8 @@ begin
   loop
     begin
       v_id := (allocator.insert_booking(p_restaurant_id, v_entry.party_size, allocator.now(),
-                 allocator.predicted_turn_minutes(v_restaurant, v_entry.party_size), null,
+                 allocator.predicted_turn_minutes(v_restaurant, allocator.service_at(v_restaurant, allocator.now()),
+                   v_entry.party_size), null,
                  (select z.name from allocator.zones z where z.restaurant_id = p_restaurant_id and z.id = v_entry.zone_id),
                  pg_catalog.jsonb_build_object('waitlist_id', v_entry.id), p_actor, false, null, null)
                ->> 'booking_id')::bigint;
@@ -215,7 +217,8 @@ begin
   insert into allocator.waitlist as w (restaurant_id, party_size, contact, zone_id, quoted_minutes)
   values (v_restaurant.id, p_party_size, p_contact, v_zone,
           allocator.waitlist_quote(v_restaurant, p_party_size, v_zone,
-            allocator.predicted_turn_minutes(v_restaurant, p_party_size)))
+            allocator.predicted_turn_minutes(v_restaurant, allocator.service_at(v_restaurant, allocator.now()),
+              p_party_size)))
   returning w.* into v_entry;
   perform allocator.emit_event(v_restaurant.id, 'waitlist.joined', null,
     allocator.waitlist_json(v_entry) || pg_catalog.jsonb_build_object('actor', p_actor, 'ahead', v_ahead));

@@ -1,6 +1,6 @@
 -- The evening on the floor: seating (early only onto a free table), finishing (the rest of
 -- the time free at once), no-shows by staff and by the sweep, and the guards of each.
-select plan(40);
+select plan(42);
 
 select allocator.freeze_clock('2026-06-01 17:00+00');
 select (allocator.import_layout('{"name": "Floor", "settings": {"buffer_minutes": 15, "turn_minutes": {"8": 120}},
@@ -80,8 +80,17 @@ select is(allocator.mark_no_show(:m, p_actor => 'staff:luca', p_reason => 'calle
 
 -- Learned turn times and walk-ins (at 21:10: T1 has the party seated early until 21:45 with
 -- its buffer; T2 was freed by the no-show).
-select is(allocator.predicted_turn_minutes((select r from allocator.restaurants r where id = :r), 2), 118,
+select is(allocator.predicted_turn_minutes((select r from allocator.restaurants r where id = :r), null, 2), 118,
   'one party stayed 95 minutes: the setting (120, worth ten observations) pulled towards it');
+select allocator.set_service(:r, 'early', '{1,2,3,4,5,6,7}', '16:00', '19:00') is not null as e \gset
+select allocator.set_service(:r, 'late', '{1,2,3,4,5,6,7}', '22:00', '23:00') is not null as l \gset
+select is(allocator.predicted_turn_minutes((select r from allocator.restaurants r where id = :r),
+            (select s from allocator.services s where restaurant_id = :r and name = 'early'), 2), 118,
+  'learned per service: the party started in the early service');
+select is(allocator.predicted_turn_minutes((select r from allocator.restaurants r where id = :r),
+            (select s from allocator.services s where restaurant_id = :r and name = 'late'), 2), 120,
+  'the late service has no history: the setting');
+select allocator.remove_service(:r, 'early') and allocator.remove_service(:r, 'late') as removed \gset
 create function pg_temp.detail_of(p_sql text) returns jsonb language plpgsql as $$
 declare v_detail text;
 begin

@@ -7,6 +7,7 @@ drop function if exists allocator.waitlist_quote(allocator.restaurants, integer,
 drop function if exists allocator.waitlist_json(allocator.waitlist);
 drop function if exists allocator.lock_waitlist(bigint, bigint);
 drop function if exists allocator.offer_waitlists(integer);
+drop function if exists allocator.predicted_turn_minutes(allocator.restaurants, allocator.services, integer);
 drop table allocator.waitlist;
 delete from allocator.notifications where kind = 'table_offered';
 alter table allocator.notifications drop constraint notifications_kind_check;

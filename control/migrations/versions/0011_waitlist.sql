@@ -31,3 +31,6 @@ alter table allocator.waitlist enable row level security;
 alter table allocator.notifications drop constraint notifications_kind_check;
 alter table allocator.notifications add constraint notifications_kind_check
   check (kind in ('confirmed', 'manual_review', 'table_offered'));
+
+-- Learned turn times are learned per service too: a new signature.
+drop function if exists allocator.predicted_turn_minutes(allocator.restaurants, integer);

@@ -4425,6 +4425,25 @@ $$;
 
 COMMENT ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) IS 'Release an active hold: its tables are freed and its booking goes back to the assignment queue; releasing twice changes nothing';
 
+CREATE FUNCTION allocator.release_moments(p_restaurant_id bigint, p_table_id bigint) RETURNS SETOF timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  select allocator.now()
+  union
+  select pg_catalog.upper(a.period) from allocator.allocations a
+   where a.restaurant_id = p_restaurant_id and (p_table_id is null or a.table_id = p_table_id)
+     and pg_catalog.upper(a.period) > allocator.now()
+     and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
+     and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+  union
+  select pg_catalog.upper(k.period) from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and (p_table_id is null or k.table_id = p_table_id)
+     and pg_catalog.upper(k.period) > allocator.now()
+     and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours'
+$$;
+
+COMMENT ON FUNCTION allocator.release_moments(p_restaurant_id bigint, p_table_id bigint) IS 'Now, and the ends of the restaurant''s live allocations and blocks within 12 hours (of one table when p_table_id is given)';
+
 CREATE FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text DEFAULT 'staff'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -5645,38 +5664,20 @@ CREATE FUNCTION allocator.waitlist_quote(p_restaurant allocator.restaurants, p_p
 declare
   v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
   v_free jsonb := '{}'::jsonb;
+  v_turns jsonb := '{}'::jsonb;
   v_service allocator.services := allocator.service_at(p_restaurant, allocator.now());
   v_ahead record;
   v_table record;
   v_pick text;
   v_at timestamptz;
 begin
-  -- When each table is free for a turn.
+  -- When each table is free for a turn (availability: allocations, holds, blocks, buffer).
   for v_table in
-    select t.id, t.min_capacity, t.max_capacity,
-           (select min(m.at) from (
-              select allocator.now() as at
-              union
-              select pg_catalog.upper(a.period) from allocator.allocations a
-               where a.restaurant_id = p_restaurant.id and a.table_id = t.id
-                 and pg_catalog.upper(a.period) > allocator.now()
-                 and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
-                 and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-              union
-              select pg_catalog.upper(k.period) from allocator.table_blocks k
-               where k.restaurant_id = p_restaurant.id and k.table_id = t.id
-                 and pg_catalog.upper(k.period) > allocator.now()
-                 and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') m
-             where not exists (
-               select 1 from allocator.allocations a
-                where a.restaurant_id = p_restaurant.id and a.table_id = t.id
-                  and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-                  and a.period && pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes) + v_buffer, '[)'))
-               and not exists (
-               select 1 from allocator.table_blocks k
-                where k.restaurant_id = p_restaurant.id and k.table_id = t.id
-                  and k.period && pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes) + v_buffer, '[)'))
-           ) as at
+    select t.id,
+           (select min(m.at) from allocator.release_moments(p_restaurant.id, t.id) m (at)
+             where exists (select 1 from allocator.availability(p_restaurant.id,
+                             pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes), '[)')) a
+                            where a.table_ids = array[t.id])) as at
       from allocator.tables t
      where t.restaurant_id = p_restaurant.id and t.active
   loop
@@ -5699,8 +5700,13 @@ begin
      order by f.value::timestamptz, t.id
      limit 1;
     if v_pick is not null then
+      -- One learned turn time per party size, not one per party.
+      if not v_turns ? v_ahead.party_size::text then
+        v_turns := v_turns || pg_catalog.jsonb_build_object(v_ahead.party_size::text,
+          allocator.predicted_turn_minutes(p_restaurant, v_service, v_ahead.party_size));
+      end if;
       v_free := v_free || pg_catalog.jsonb_build_object(v_pick, (v_free ->> v_pick)::timestamptz
-        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_service, v_ahead.party_size)) + v_buffer);
+        + pg_catalog.make_interval(mins => (v_turns ->> v_ahead.party_size::text)::integer) + v_buffer);
     end if;
   end loop;
   select min(f.value::timestamptz) into v_at
@@ -5723,18 +5729,7 @@ CREATE FUNCTION allocator.walk_in_free_at(p_restaurant_id bigint, p_party_size i
     LANGUAGE sql STABLE
     AS $$
   select t.at
-    from (select allocator.now() as at
-          union
-          select pg_catalog.upper(a.period) from allocator.allocations a
-           where a.restaurant_id = p_restaurant_id
-             and pg_catalog.upper(a.period) > allocator.now()
-             and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
-             and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-          union
-          select pg_catalog.upper(k.period) from allocator.table_blocks k
-           where k.restaurant_id = p_restaurant_id
-             and pg_catalog.upper(k.period) > allocator.now()
-             and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') t
+    from allocator.release_moments(p_restaurant_id, null) t (at)
    where exists (select 1 from allocator.availability(p_restaurant_id,
                    pg_catalog.tstzrange(t.at, t.at + pg_catalog.make_interval(mins => p_minutes), '[)')) a
                   where p_party_size between a.min_capacity and a.max_capacity
@@ -7270,6 +7265,8 @@ REVOKE ALL ON FUNCTION allocator.release_from(p_booking allocator.bookings, p_en
 REVOKE ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.release_hold(p_hold_id bigint, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.release_moments(p_restaurant_id bigint, p_table_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) TO allocator_app;

@@ -296,9 +296,33 @@ $$;
 comment on function allocator.floor_at(bigint, timestamptz) is
   'Each table of the restaurant at p_at (default now): free, held, booked (late when its start has passed, by now and by p_at, and nobody seated the party), seated or inactive; the booking on it and when it frees; the next booking and when it starts';
 
--- When a party could sit: the first instant from now, among now and the ends of the
--- allocations of the next 12 hours, at which a free table or combination seats it for
--- p_minutes (the engine's rules: availability, holds, blocks). NULL if none within 12 hours.
+-- The moments tables may free within 12 hours: now, and the ends of live allocations and of
+-- blocks (on p_table_id only, when given). Walk-in and waitlist quotes look only at these.
+create or replace function allocator.release_moments(p_restaurant_id bigint, p_table_id bigint)
+returns setof timestamptz
+language sql
+stable
+as $$
+  select allocator.now()
+  union
+  select pg_catalog.upper(a.period) from allocator.allocations a
+   where a.restaurant_id = p_restaurant_id and (p_table_id is null or a.table_id = p_table_id)
+     and pg_catalog.upper(a.period) > allocator.now()
+     and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
+     and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+  union
+  select pg_catalog.upper(k.period) from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and (p_table_id is null or k.table_id = p_table_id)
+     and pg_catalog.upper(k.period) > allocator.now()
+     and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours'
+$$;
+
+comment on function allocator.release_moments(bigint, bigint) is
+  'Now, and the ends of the restaurant''s live allocations and blocks within 12 hours (of one table when p_table_id is given)';
+
+-- When a party could sit: the first of the release moments at which a free table or
+-- combination seats it for p_minutes (the engine's rules: availability, holds, blocks). NULL
+-- if none within 12 hours.
 create or replace function allocator.walk_in_free_at(
   p_restaurant_id bigint,
   p_party_size integer,
@@ -309,18 +333,7 @@ language sql
 stable
 as $$
   select t.at
-    from (select allocator.now() as at
-          union
-          select pg_catalog.upper(a.period) from allocator.allocations a
-           where a.restaurant_id = p_restaurant_id
-             and pg_catalog.upper(a.period) > allocator.now()
-             and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
-             and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-          union
-          select pg_catalog.upper(k.period) from allocator.table_blocks k
-           where k.restaurant_id = p_restaurant_id
-             and pg_catalog.upper(k.period) > allocator.now()
-             and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') t
+    from allocator.release_moments(p_restaurant_id, null) t (at)
    where exists (select 1 from allocator.availability(p_restaurant_id,
                    pg_catalog.tstzrange(t.at, t.at + pg_catalog.make_interval(mins => p_minutes), '[)')) a
                   where p_party_size between a.min_capacity and a.max_capacity

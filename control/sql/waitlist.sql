@@ -32,38 +32,20 @@ as $$
 declare
   v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
   v_free jsonb := '{}'::jsonb;
+  v_turns jsonb := '{}'::jsonb;
   v_service allocator.services := allocator.service_at(p_restaurant, allocator.now());
   v_ahead record;
   v_table record;
   v_pick text;
   v_at timestamptz;
 begin
-  -- When each table is free for a turn.
+  -- When each table is free for a turn (availability: allocations, holds, blocks, buffer).
   for v_table in
-    select t.id, t.min_capacity, t.max_capacity,
-           (select min(m.at) from (
-              select allocator.now() as at
-              union
-              select pg_catalog.upper(a.period) from allocator.allocations a
-               where a.restaurant_id = p_restaurant.id and a.table_id = t.id
-                 and pg_catalog.upper(a.period) > allocator.now()
-                 and pg_catalog.upper(a.period) < allocator.now() + interval '12 hours'
-                 and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-              union
-              select pg_catalog.upper(k.period) from allocator.table_blocks k
-               where k.restaurant_id = p_restaurant.id and k.table_id = t.id
-                 and pg_catalog.upper(k.period) > allocator.now()
-                 and pg_catalog.upper(k.period) < allocator.now() + interval '12 hours') m
-             where not exists (
-               select 1 from allocator.allocations a
-                where a.restaurant_id = p_restaurant.id and a.table_id = t.id
-                  and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-                  and a.period && pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes) + v_buffer, '[)'))
-               and not exists (
-               select 1 from allocator.table_blocks k
-                where k.restaurant_id = p_restaurant.id and k.table_id = t.id
-                  and k.period && pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes) + v_buffer, '[)'))
-           ) as at
+    select t.id,
+           (select min(m.at) from allocator.release_moments(p_restaurant.id, t.id) m (at)
+             where exists (select 1 from allocator.availability(p_restaurant.id,
+                             pg_catalog.tstzrange(m.at, m.at + pg_catalog.make_interval(mins => p_minutes), '[)')) a
+                            where a.table_ids = array[t.id])) as at
       from allocator.tables t
      where t.restaurant_id = p_restaurant.id and t.active
   loop
@@ -86,8 +68,13 @@ begin
      order by f.value::timestamptz, t.id
      limit 1;
     if v_pick is not null then
+      -- One learned turn time per party size, not one per party.
+      if not v_turns ? v_ahead.party_size::text then
+        v_turns := v_turns || pg_catalog.jsonb_build_object(v_ahead.party_size::text,
+          allocator.predicted_turn_minutes(p_restaurant, v_service, v_ahead.party_size));
+      end if;
       v_free := v_free || pg_catalog.jsonb_build_object(v_pick, (v_free ->> v_pick)::timestamptz
-        + pg_catalog.make_interval(mins => allocator.predicted_turn_minutes(p_restaurant, v_service, v_ahead.party_size)) + v_buffer);
+        + pg_catalog.make_interval(mins => (v_turns ->> v_ahead.party_size::text)::integer) + v_buffer);
     end if;
   end loop;
   select min(f.value::timestamptz) into v_at

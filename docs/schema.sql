@@ -2276,6 +2276,34 @@ $$;
 
 COMMENT ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text) IS 'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy)';
 
+CREATE FUNCTION allocator.hold_first_plan(p_booking allocator.bookings, p_actor text, p_first bigint[], p_ttl_seconds integer, p_confirm text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_plan record;
+begin
+  for v_plan in
+    select c.table_ids, c.score, c.strategy
+      from allocator.candidates(p_booking) with ordinality
+             as c (table_ids, table_count, min_capacity, max_capacity, score, strategy, scores, n)
+     order by c.table_ids = p_first desc nulls last, c.n
+     limit 5
+  loop
+    begin
+      perform allocator.hold_booking_tables(p_booking, v_plan.table_ids, p_ttl_seconds, null, p_actor,
+        p_booking.version, true, p_confirm, '{}', v_plan.strategy);
+    exception when sqlstate 'RA003' then
+      continue;
+    end;
+    return pg_catalog.jsonb_build_object('table_ids', v_plan.table_ids, 'score', v_plan.score,
+      'strategy', v_plan.strategy);
+  end loop;
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.hold_first_plan(p_booking allocator.bookings, p_actor text, p_first bigint[], p_ttl_seconds integer, p_confirm text) IS 'Hold (or with p_confirm, confirm) the first of a created booking''s top 5 plans whose tables can be held, p_first first; the plan, or NULL';
+
 CREATE FUNCTION allocator.hold_json(p_hold allocator.holds) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
@@ -3413,10 +3441,9 @@ declare
   v_restaurant allocator.restaurants;
   v_entry allocator.waitlist;
   v_booking allocator.bookings;
-  v_plan record;
+  v_plan jsonb;
   v_offer integer;
   v_count integer := 0;
-  v_held boolean;
   v_id bigint;
 begin
   select r.* into v_restaurant from allocator.restaurants r where r.id = p_restaurant_id;
@@ -3437,18 +3464,8 @@ begin
                  pg_catalog.jsonb_build_object('waitlist_id', v_entry.id), p_actor, false, null, null)
                ->> 'booking_id')::bigint;
       select b.* into v_booking from allocator.bookings b where b.restaurant_id = p_restaurant_id and b.id = v_id;
-      v_held := false;
-      for v_plan in select c.table_ids, c.strategy from allocator.candidates(v_booking) c limit 5 loop
-        begin
-          perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, v_offer * 60, null, p_actor,
-            v_booking.version, true, null, '{}', v_plan.strategy);
-          v_held := true;
-          exit;
-        exception when sqlstate 'RA003' then
-          continue;
-        end;
-      end loop;
-      if not v_held then
+      v_plan := allocator.hold_first_plan(v_booking, p_actor, null, v_offer * 60, null);
+      if v_plan is null then
         -- Nothing fits now: the booking made for the offer is undone with this block.
         raise sqlstate 'RA014';
       end if;
@@ -3458,7 +3475,7 @@ begin
        where w.restaurant_id = v_entry.restaurant_id and w.id = v_entry.id;
       perform allocator.emit_event(p_restaurant_id, 'waitlist.offered', v_booking.id,
         pg_catalog.jsonb_build_object('waitlist_id', v_entry.id, 'booking_id', v_booking.id,
-          'party_size', v_entry.party_size, 'table_ids', v_plan.table_ids,
+          'party_size', v_entry.party_size, 'table_ids', v_plan -> 'table_ids',
           'expires_at', allocator.now() + pg_catalog.make_interval(mins => v_offer), 'actor', p_actor));
       v_count := v_count + 1;
     exception when sqlstate 'RA014' then
@@ -4822,27 +4839,16 @@ CREATE FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor tex
     LANGUAGE plpgsql
     AS $$
 declare
-  v_plan record;
+  v_plan jsonb := allocator.hold_first_plan(p_booking, p_actor, p_first, null, 'booked');
   v_restaurant allocator.restaurants;
 begin
-  for v_plan in
-    select c.table_ids, c.score, c.strategy
-      from allocator.candidates(p_booking) with ordinality
-             as c (table_ids, table_count, min_capacity, max_capacity, score, strategy, scores, n)
-     order by c.table_ids = p_first desc nulls last, c.n
-     limit 5
-  loop
-    begin
-      perform allocator.hold_booking_tables(p_booking, v_plan.table_ids, null, null, p_actor,
-        p_booking.version, true, 'booked', '{}', v_plan.strategy);
-    exception when sqlstate 'RA003' then
-      continue;
-    end;
-    perform allocator.record_attempt(p_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
-      'confirmed', null, p_started);
-    perform allocator.assignment_event(p_booking, 'succeeded', 1, v_plan.strategy, null);
-    return pg_catalog.jsonb_build_object('table_ids', v_plan.table_ids, 'strategy', v_plan.strategy);
-  end loop;
+  if v_plan is not null then
+    perform allocator.record_attempt(p_booking, 1, 'book', v_plan ->> 'strategy',
+      (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plan -> 'table_ids') x),
+      (v_plan ->> 'score')::numeric, 'confirmed', null, p_started);
+    perform allocator.assignment_event(p_booking, 'succeeded', 1, v_plan ->> 'strategy', null);
+    return v_plan - 'score';
+  end if;
   select r.* into v_restaurant from allocator.restaurants r where r.id = p_booking.restaurant_id;
   perform allocator.raise_error('unavailable',
     pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_booking.party_size,
@@ -7107,6 +7113,8 @@ REVOKE ALL ON FUNCTION allocator.free_booking_tables(p_booking allocator.booking
 REVOKE ALL ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.hold_first_plan(p_booking allocator.bookings, p_actor text, p_first bigint[], p_ttl_seconds integer, p_confirm text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.hold_json(p_hold allocator.holds) FROM PUBLIC;
 

@@ -568,11 +568,51 @@ $$;
 comment on function allocator.admit(allocator.restaurants, integer, timestamptz, bigint, bigint) is
   'Admission of a party at p_start: its service (raises outside_service, RA013, naming the nearest time), a layout that seats it and the service''s pacing without p_exclude_booking (raise unavailable, RA014, with alternatives); returns the service';
 
+-- Hold the first of a created booking's best plans (p_first first when it is among them) whose
+-- tables can be held: confirmed at once with p_confirm (created -> assigned -> confirmed), else
+-- a hold of p_ttl_seconds. Waits for tables another transaction is writing: two callers for
+-- the last table are answered one after the other. Returns the plan (table_ids, score,
+-- strategy), or NULL when none could be held.
+create or replace function allocator.hold_first_plan(
+  p_booking allocator.bookings,
+  p_actor text,
+  p_first bigint[],
+  p_ttl_seconds integer,
+  p_confirm text
+) returns jsonb
+language plpgsql
+volatile
+as $$
+declare
+  v_plan record;
+begin
+  for v_plan in
+    select c.table_ids, c.score, c.strategy
+      from allocator.candidates(p_booking) with ordinality
+             as c (table_ids, table_count, min_capacity, max_capacity, score, strategy, scores, n)
+     order by c.table_ids = p_first desc nulls last, c.n
+     limit 5
+  loop
+    begin
+      perform allocator.hold_booking_tables(p_booking, v_plan.table_ids, p_ttl_seconds, null, p_actor,
+        p_booking.version, true, p_confirm, '{}', v_plan.strategy);
+    exception when sqlstate 'RA003' then
+      continue;
+    end;
+    return pg_catalog.jsonb_build_object('table_ids', v_plan.table_ids, 'score', v_plan.score,
+      'strategy', v_plan.strategy);
+  end loop;
+  return null;
+end
+$$;
+
+comment on function allocator.hold_first_plan(allocator.bookings, text, bigint[], integer, text) is
+  'Hold (or with p_confirm, confirm) the first of a created booking''s top 5 plans whose tables can be held, p_first first; the plan, or NULL';
+
 -- Seat a booking in state created now: created -> assigned -> confirmed with the first plan
 -- whose tables can be held, p_first first when it is among the plans (a changed booking keeps
--- its tables when they still fit and are free), then the engine's best. Waits for tables
--- another transaction is writing: two guests for the last table are answered one after the
--- other, the second with another plan or a refusal, unavailable (RA014) with alternatives.
+-- its tables when they still fit and are free), then the engine's best; unavailable (RA014)
+-- with alternatives when none can.
 create or replace function allocator.seat_at_once(
   p_booking allocator.bookings,
   p_actor text,
@@ -584,27 +624,16 @@ language plpgsql
 volatile
 as $$
 declare
-  v_plan record;
+  v_plan jsonb := allocator.hold_first_plan(p_booking, p_actor, p_first, null, 'booked');
   v_restaurant allocator.restaurants;
 begin
-  for v_plan in
-    select c.table_ids, c.score, c.strategy
-      from allocator.candidates(p_booking) with ordinality
-             as c (table_ids, table_count, min_capacity, max_capacity, score, strategy, scores, n)
-     order by c.table_ids = p_first desc nulls last, c.n
-     limit 5
-  loop
-    begin
-      perform allocator.hold_booking_tables(p_booking, v_plan.table_ids, null, null, p_actor,
-        p_booking.version, true, 'booked', '{}', v_plan.strategy);
-    exception when sqlstate 'RA003' then
-      continue;
-    end;
-    perform allocator.record_attempt(p_booking, 1, 'book', v_plan.strategy, v_plan.table_ids, v_plan.score,
-      'confirmed', null, p_started);
-    perform allocator.assignment_event(p_booking, 'succeeded', 1, v_plan.strategy, null);
-    return pg_catalog.jsonb_build_object('table_ids', v_plan.table_ids, 'strategy', v_plan.strategy);
-  end loop;
+  if v_plan is not null then
+    perform allocator.record_attempt(p_booking, 1, 'book', v_plan ->> 'strategy',
+      (select pg_catalog.array_agg(x::bigint) from pg_catalog.jsonb_array_elements_text(v_plan -> 'table_ids') x),
+      (v_plan ->> 'score')::numeric, 'confirmed', null, p_started);
+    perform allocator.assignment_event(p_booking, 'succeeded', 1, v_plan ->> 'strategy', null);
+    return v_plan - 'score';
+  end if;
   select r.* into v_restaurant from allocator.restaurants r where r.id = p_booking.restaurant_id;
   perform allocator.raise_error('unavailable',
     pg_catalog.format('restaurant %s has no table for a party of %s at %s', v_restaurant.id, p_booking.party_size,

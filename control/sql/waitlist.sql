@@ -106,10 +106,9 @@ declare
   v_restaurant allocator.restaurants;
   v_entry allocator.waitlist;
   v_booking allocator.bookings;
-  v_plan record;
+  v_plan jsonb;
   v_offer integer;
   v_count integer := 0;
-  v_held boolean;
   v_id bigint;
 begin
   select r.* into v_restaurant from allocator.restaurants r where r.id = p_restaurant_id;
@@ -130,18 +129,8 @@ begin
                  pg_catalog.jsonb_build_object('waitlist_id', v_entry.id), p_actor, false, null, null)
                ->> 'booking_id')::bigint;
       select b.* into v_booking from allocator.bookings b where b.restaurant_id = p_restaurant_id and b.id = v_id;
-      v_held := false;
-      for v_plan in select c.table_ids, c.strategy from allocator.candidates(v_booking) c limit 5 loop
-        begin
-          perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, v_offer * 60, null, p_actor,
-            v_booking.version, true, null, '{}', v_plan.strategy);
-          v_held := true;
-          exit;
-        exception when sqlstate 'RA003' then
-          continue;
-        end;
-      end loop;
-      if not v_held then
+      v_plan := allocator.hold_first_plan(v_booking, p_actor, null, v_offer * 60, null);
+      if v_plan is null then
         -- Nothing fits now: the booking made for the offer is undone with this block.
         raise sqlstate 'RA014';
       end if;
@@ -151,7 +140,7 @@ begin
        where w.restaurant_id = v_entry.restaurant_id and w.id = v_entry.id;
       perform allocator.emit_event(p_restaurant_id, 'waitlist.offered', v_booking.id,
         pg_catalog.jsonb_build_object('waitlist_id', v_entry.id, 'booking_id', v_booking.id,
-          'party_size', v_entry.party_size, 'table_ids', v_plan.table_ids,
+          'party_size', v_entry.party_size, 'table_ids', v_plan -> 'table_ids',
           'expires_at', allocator.now() + pg_catalog.make_interval(mins => v_offer), 'actor', p_actor));
       v_count := v_count + 1;
     exception when sqlstate 'RA014' then

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ALLOCATOR := $(VENV)/bin/allocator
 APT_PACKAGES := postgresql-15 postgresql-client-15 postgresql-contrib postgresql-plpython3-15 \
 	postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check python3-scipy python3-venv \
-	prometheus
+	prometheus chromium fonts-dejavu-core
 PYTEST_ARGS ?=
 
 .PHONY: setup apt venv test lint demo db-start db-stop clean

@@ -34,7 +34,12 @@ from psycopg.rows import dict_row
 BEGIN_MARKER = "<!-- BEGIN GENERATED REFERENCE (allocator docs) -->"
 END_MARKER = "<!-- END GENERATED REFERENCE -->"
 
-ROLES: tuple[str, ...] = ("allocator_app", "allocator_ops", "allocator_readonly")
+ROLES: tuple[str, ...] = (
+    "allocator_app",
+    "allocator_console",
+    "allocator_ops",
+    "allocator_readonly",
+)
 """The roles the reference is written for, in the order of its columns."""
 
 SCHEMA = "allocator"

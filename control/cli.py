@@ -35,6 +35,9 @@ events_app = typer.Typer(help="The events outbox.", no_args_is_help=True)
 booking_app = typer.Typer(help="Bookings from the command line.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Metrics for Prometheus.", no_args_is_help=True)
 import_app = typer.Typer(help="Bring data in from another system.", no_args_is_help=True)
+staff_app = typer.Typer(
+    help="Staff accounts of the console and the HTTP API.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(layout_app, name="layout")
@@ -43,6 +46,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(booking_app, name="booking")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(import_app, name="import")
+app.add_typer(staff_app, name="staff")
 
 console = Console()
 SAMPLE_LAYOUT = Path("data") / "sample_restaurant.json"
@@ -170,6 +174,11 @@ def layout_show(restaurant_id: int) -> None:
 def demo(
     bookings: Annotated[int, typer.Option(min=0, help="How many guests search and book.")] = 500,
     workers: Annotated[int, typer.Option(min=1, max=64, help="How many worker processes.")] = 2,
+    serve: Annotated[
+        bool,
+        typer.Option(help="Then leave the staff console running on the demo's data (Ctrl-C ends)."),
+    ] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The console's port.")] = 8187,
 ) -> None:
     """The main job: database, migrations, sample restaurant, workers, guests booking."""
     from control.demo import run_demo
@@ -209,6 +218,35 @@ def demo(
     if problems:
         console.print(f"[red]failed[/red]: {literal('; '.join(problems))}")
         raise typer.Exit(1)
+    if serve:
+        _serve_demo(url, restaurant_id, port)
+
+
+def _serve_demo(url: str, restaurant_id: int, port: int) -> None:
+    """The console on the demo's data, with a staff member "demo" for its restaurant."""
+    import secrets
+
+    from control.queries import query
+    from control.web.auth import hash_password
+    from control.web.serve import serve as run
+
+    password = secrets.token_urlsafe(9)
+    with connect(url) as conn:
+        known = conn.execute(query("staff_members")).fetchall()
+        params = {"login": "demo", "display_name": "Demo staff",
+                  "password_hash": hash_password(password), "restaurant_ids": [restaurant_id]}
+        if any(row[0] == "demo" for row in known):
+            conn.execute(query("set_staff_password"), params)
+            conn.execute(query("set_staff_restaurants"), params)
+        else:
+            conn.execute(query("add_staff"), params)
+        busiest = conn.execute(query("busiest_day"), {"restaurant_id": restaurant_id}).fetchone()
+    day = f"?date={busiest[0].isoformat()}" if busiest else ""
+    console.print(
+        f"[bold]console[/bold] http://127.0.0.1:{port}/{day}  sign in as [bold]demo[/bold] with "
+        f"password [bold]{password}[/bold]  (API reference: /docs; Ctrl-C stops it)"
+    )
+    run(url, "127.0.0.1", port, project_root() / "var" / "console-secret")
 
 
 @app.command("optimize")
@@ -692,6 +730,145 @@ def metrics_serve(
     from control.metrics import serve
 
     serve(database_url(), address, port, top_restaurants)
+
+
+def _password(prompt: bool, password_stdin: bool) -> str:
+    """A new password from stdin (one line) or asked twice at the terminal."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not prompt:
+        raise typer.BadParameter("give --password-stdin, or run at a terminal to be asked")
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+def _hash(password: str) -> str:
+    from control.web.auth import hash_password
+
+    try:
+        return hash_password(password)
+    except ValueError as exc:
+        console.print(f"[red]error[/red]: {literal(exc)}")
+        raise typer.Exit(1) from None
+
+
+def _show_staff(info: dict[str, object]) -> None:
+    ids = info.get("restaurant_ids") or []
+    assert isinstance(ids, list)
+    console.print(
+        f"{literal(info['login'])} ({literal(info['display_name'])}): restaurants "
+        f"{', '.join(str(i) for i in ids) or 'none'}"
+        + (" [red]disabled[/red]" if info.get("disabled_at") else "")
+    )
+
+
+def _staff_change(name: str, **params: object) -> None:
+    """Run one of the staff functions and show the member as it is now."""
+    from control.queries import query
+
+    with connect() as conn:
+        row = conn.execute(query(name), params).fetchone()
+    assert row is not None
+    _show_staff(row[0])
+
+
+@staff_app.command("add")
+def staff_add(
+    login: Annotated[str, typer.Argument(help="Sign-in name: a-z, 0-9 and . _ @ -.")],
+    restaurant: Annotated[
+        list[int], typer.Option("--restaurant", "-r", help="A restaurant they work for (repeat).")
+    ],
+    name: Annotated[str | None, typer.Option(help="Display name (default: the login).")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Add a staff member: argon2id password hash, restaurants they see and act on."""
+
+    password = _password(sys.stdin.isatty(), password_stdin)
+    _staff_change("add_staff", login=login, display_name=name or login,
+                  password_hash=_hash(password), restaurant_ids=restaurant)
+
+
+@staff_app.command("password")
+def staff_password(
+    login: str,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Set a staff member's password; their open sessions end."""
+
+    password = _password(sys.stdin.isatty(), password_stdin)
+    _staff_change("set_staff_password", login=login, password_hash=_hash(password))
+
+
+@staff_app.command("restaurants")
+def staff_restaurants(
+    login: str,
+    restaurant: Annotated[
+        list[int], typer.Option("--restaurant", "-r", help="A restaurant they work for (repeat).")
+    ],
+) -> None:
+    """Replace the restaurants a staff member works for."""
+
+    _staff_change("set_staff_restaurants", login=login, restaurant_ids=restaurant)
+
+
+@staff_app.command("disable")
+def staff_disable(login: str) -> None:
+    """Disable a staff member: sessions and API tokens stop working at once."""
+
+    _staff_change("disable_staff", login=login)
+
+
+@staff_app.command("token")
+def staff_token(
+    login: str,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days until it expires.")] = 90,
+) -> None:
+    """Issue an API token (printed once; only its SHA-256 is stored)."""
+    from control.queries import query
+    from control.web.auth import new_token
+
+    token, digest = new_token()
+    with connect() as conn:
+        conn.execute(query("issue_staff_token"), {
+            "login": login, "digest": digest, "label": label, "days": days})
+    typer.echo(token)
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Every staff member: restaurants, disabled, live API tokens."""
+    from control.queries import query
+
+    with connect() as conn:
+        rows = conn.execute(query("staff_members")).fetchall()
+    for login, name, ids, disabled, tokens in rows:
+        console.print(
+            f"{literal(login)} ({literal(name)}): "
+            f"restaurants {', '.join(map(str, ids)) or 'none'}, "
+            f"{tokens} API token{'s' if tokens != 1 else ''}"
+            + (" [red]disabled[/red]" if disabled else "")
+        )
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 8187,
+    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    https_only: Annotated[
+        bool, typer.Option(help="Send the session cookie over HTTPS only (behind TLS).")
+    ] = False,
+) -> None:
+    """Serve the staff console and the HTTP API (OpenAPI at /docs)."""
+    from control.web.serve import serve as run
+
+    console.print(f"[bold]console[/bold] http://{address}:{port}/ (API reference: /docs)")
+    run(database_url(), address, port, project_root() / "var" / "console-secret",
+        https_only=https_only)
 
 
 def _bench_app() -> typer.Typer | None:

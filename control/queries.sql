@@ -231,3 +231,27 @@ select label, zone, status, booking_id, party_size, late, frees_at, next_booking
 
 -- name: restaurant_timezone
 select timezone from allocator.restaurants where id = %s;
+
+-- name: add_staff
+select allocator.add_staff(%(login)s, %(display_name)s, %(password_hash)s, %(restaurant_ids)s) as staff;
+
+-- name: set_staff_password
+select allocator.set_staff_password(%(login)s, %(password_hash)s) as staff;
+
+-- name: set_staff_restaurants
+select allocator.set_staff_restaurants(%(login)s, %(restaurant_ids)s) as staff;
+
+-- name: disable_staff
+select allocator.disable_staff(%(login)s) as staff;
+
+-- name: issue_staff_token
+select allocator.issue_staff_token(%(login)s, %(digest)s, %(label)s, %(days)s) as token;
+
+-- name: staff_members
+select login, display_name, restaurant_ids, disabled, tokens from allocator.staff_members();
+
+-- name: busiest_day
+select (pg_catalog.lower(b.period) at time zone r.timezone)::date as day
+  from allocator.bookings b join allocator.restaurants r on r.id = b.restaurant_id
+ where b.restaurant_id = %(restaurant_id)s
+ group by 1 order by pg_catalog.count(*) desc, 1 limit 1;

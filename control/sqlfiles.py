@@ -24,7 +24,7 @@ from psycopg import sql
 from control.queries import query
 
 #: The roles the grant list may name; everything else keeps no privilege on the schema.
-ROLES = ("allocator_app", "allocator_ops", "allocator_readonly")
+ROLES = ("allocator_app", "allocator_console", "allocator_ops", "allocator_readonly")
 
 
 def code_dir() -> Traversable:

@@ -6,6 +6,16 @@ CREATE SCHEMA allocator;
 
 COMMENT ON SCHEMA allocator IS 'allocator: restaurant bookings assigned to tables; every object of the engine lives here';
 
+CREATE FUNCTION allocator.acting_staff() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select case when not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false)
+               and pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER')
+              then nullif(pg_catalog.current_setting('allocator.acting_staff', true), '') end
+$$;
+
+COMMENT ON FUNCTION allocator.acting_staff() IS 'The staff login a console session acts for (setting allocator.acting_staff, honoured only for members of allocator_console), else NULL';
+
 CREATE FUNCTION allocator.actor_role(p_actor text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     AS $$
@@ -28,6 +38,35 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.actor_role(p_actor text) IS 'The role part of an actor (app, worker, staff, optimizer, system); raises invalid_argument otherwise';
+
+CREATE FUNCTION allocator.add_staff(p_login text, p_display_name text, p_password_hash text, p_restaurant_ids bigint[]) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_ids bigint[];
+begin
+  perform allocator.check_staff_login(p_login);
+  if p_display_name is null or pg_catalog.length(pg_catalog.btrim(p_display_name)) not between 1 and 100 then
+    perform allocator.raise_error('invalid_argument', 'a display name is 1 to 100 characters');
+  end if;
+  perform allocator.check_password_hash(p_password_hash);
+  v_ids := allocator.check_staff_restaurants(p_restaurant_ids);
+  insert into allocator.staff (login, display_name, password_hash)
+  values (p_login, pg_catalog.btrim(p_display_name), p_password_hash)
+  on conflict (login) do nothing;
+  if not found then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('staff member %s already exists', p_login), null,
+      'change the password or the restaurants of an existing member instead');
+  end if;
+  insert into allocator.staff_restaurants (restaurant_id, login)
+  select i, p_login from pg_catalog.unnest(v_ids) i;
+  return allocator.staff_info(p_login);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.add_staff(p_login text, p_display_name text, p_password_hash text, p_restaurant_ids bigint[]) IS 'Operators: add a staff member with an argon2id password hash and the restaurants they work for';
 
 CREATE FUNCTION allocator.now() RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -1230,6 +1269,19 @@ $$;
 
 COMMENT ON FUNCTION allocator.check_party_size(p_party_size integer) IS 'Raise invalid_argument unless 1 <= party size <= 100';
 
+CREATE FUNCTION allocator.check_password_hash(p_hash text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+begin
+  if p_hash is null or p_hash !~ '^\$argon2id\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$' then
+    perform allocator.raise_error('invalid_argument', 'the password must be given as an argon2id hash', null,
+      'hash it with argon2 (allocator staff add and allocator staff password do)');
+  end if;
+end
+$_$;
+
+COMMENT ON FUNCTION allocator.check_password_hash(p_hash text) IS 'Raise invalid_argument (RA001) unless p_hash is an argon2id hash in its standard encoding';
+
 CREATE FUNCTION allocator.check_range(p_what text, p_from timestamp with time zone, p_to timestamp with time zone) RETURNS void
     LANGUAGE plpgsql STABLE
     AS $$
@@ -1311,6 +1363,40 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.check_size(p_what text, p_value jsonb, p_limit text) IS 'Raise invalid_argument (RA001) when the JSON text of the value is longer than the named limit (bytes)';
+
+CREATE FUNCTION allocator.check_staff_login(p_login text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+begin
+  if p_login is null or p_login !~ '^[a-z0-9][a-z0-9._@-]{0,63}$' then
+    perform allocator.raise_error('invalid_argument',
+      pg_catalog.format('a staff login is 1 to 64 characters of a-z, 0-9 and . _ @ -, starting with a letter or digit; got %s',
+                        coalesce(pg_catalog.quote_literal(pg_catalog.left(p_login, 80)), 'NULL')));
+  end if;
+end
+$_$;
+
+COMMENT ON FUNCTION allocator.check_staff_login(p_login text) IS 'Raise invalid_argument (RA001) unless p_login is a well-formed staff login';
+
+CREATE FUNCTION allocator.check_staff_restaurants(p_restaurant_ids bigint[]) RETURNS bigint[]
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_ids bigint[];
+  v_id bigint;
+begin
+  if p_restaurant_ids is null or pg_catalog.cardinality(p_restaurant_ids) not between 1 and 1000 then
+    perform allocator.raise_error('invalid_argument', 'a staff member works for 1 to 1000 restaurants');
+  end if;
+  select pg_catalog.array_agg(distinct i order by i) into v_ids from pg_catalog.unnest(p_restaurant_ids) i;
+  foreach v_id in array v_ids loop
+    perform allocator.require_restaurant(v_id);
+  end loop;
+  return v_ids;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.check_staff_restaurants(p_restaurant_ids bigint[]) IS 'The distinct restaurant ids, sorted, after checking each exists and the caller may use it';
 
 CREATE FUNCTION allocator.check_table_set(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean DEFAULT true) RETURNS bigint[]
     LANGUAGE plpgsql STABLE
@@ -1860,6 +1946,22 @@ $$;
 
 COMMENT ON FUNCTION allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) IS 'Take a booking off the assignment queue';
 
+CREATE FUNCTION allocator.disable_staff(p_login text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  perform allocator.lock_staff(p_login);
+  update allocator.staff s set disabled_at = coalesce(s.disabled_at, pg_catalog.clock_timestamp())
+   where s.login = p_login;
+  update allocator.staff_tokens t set revoked_at = coalesce(t.revoked_at, pg_catalog.clock_timestamp())
+   where t.login = p_login;
+  return allocator.staff_info(p_login);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.disable_staff(p_login text) IS 'Operators: disable a staff member: their sessions and API tokens stop working at once';
+
 CREATE FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb DEFAULT '{}'::jsonb) RETURNS bigint
     LANGUAGE plpgsql
     AS $$
@@ -1925,6 +2027,21 @@ CREATE FUNCTION allocator.events_horizon() RETURNS xid8
 $$;
 
 COMMENT ON FUNCTION allocator.events_horizon() IS 'The oldest transaction that may still commit events in this database (running here, or not known to run elsewhere); read_events and events tail read below it';
+
+CREATE FUNCTION allocator.expect_version(p_booking_id bigint, p_expected_version integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+begin
+  perform allocator.check_argument('expected version', p_expected_version, 1, 2147483647);
+  perform allocator.check_version(v_booking, p_expected_version);
+  return v_booking.version;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.expect_version(p_booking_id bigint, p_expected_version integer) IS 'Lock a booking for the rest of the transaction and raise stale_version (RA004) unless it is at p_expected_version; its version';
 
 CREATE FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) RETURNS boolean
     LANGUAGE plpgsql
@@ -2852,6 +2969,33 @@ $$;
 
 COMMENT ON FUNCTION allocator.is_valid_timezone(p_timezone text) IS 'Whether p_timezone is an IANA time zone name PostgreSQL knows (Europe/Paris, America/New_York, UTC)';
 
+CREATE FUNCTION allocator.issue_staff_token(p_login text, p_token_sha256 bytea, p_label text, p_days integer DEFAULT 90) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_staff allocator.staff := allocator.lock_staff(p_login);
+  v_expires timestamptz;
+begin
+  if v_staff.disabled_at is not null then
+    perform allocator.raise_error('not_permitted', pg_catalog.format('staff member %s is disabled', p_login));
+  end if;
+  if p_token_sha256 is null or pg_catalog.length(p_token_sha256) <> 32 then
+    perform allocator.raise_error('invalid_argument', 'a token is given as its 32-byte SHA-256 digest');
+  end if;
+  if p_label is null or pg_catalog.length(p_label) not between 1 and 100 then
+    perform allocator.raise_error('invalid_argument', 'a token label is 1 to 100 characters');
+  end if;
+  perform allocator.check_argument('days', p_days, 1, 366);
+  v_expires := allocator.now() + pg_catalog.make_interval(days => p_days);
+  insert into allocator.staff_tokens (token_sha256, login, label, expires_at)
+  values (p_token_sha256, p_login, p_label, v_expires);
+  return pg_catalog.jsonb_build_object('login', p_login, 'label', p_label, 'expires_at', v_expires);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.issue_staff_token(p_login text, p_token_sha256 bytea, p_label text, p_days integer) IS 'Operators: record an API token (its SHA-256) for a staff member, valid for p_days (1 to 366)';
+
 CREATE FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text DEFAULT NULL::text, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -3078,6 +3222,37 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.lock_hold(p_hold_id bigint) IS 'Lock a hold and its booking (booking first) and return the hold; not_found (RA002) if missing';
+
+CREATE TABLE allocator.staff (
+    login text NOT NULL,
+    display_name text NOT NULL,
+    password_hash text NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    password_changed_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    disabled_at timestamp with time zone,
+    CONSTRAINT staff_display_name_check CHECK (((length(display_name) >= 1) AND (length(display_name) <= 100))),
+    CONSTRAINT staff_login_check CHECK ((login ~ '^[a-z0-9][a-z0-9._@-]{0,63}$'::text)),
+    CONSTRAINT staff_password_hash_check CHECK ((password_hash ~ '^\$argon2id\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$'::text))
+);
+
+COMMENT ON TABLE allocator.staff IS 'People who sign in to the console or call the HTTP API: login, name, argon2id password hash; a disabled member can do nothing';
+
+CREATE FUNCTION allocator.lock_staff(p_login text) RETURNS allocator.staff
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_staff allocator.staff;
+begin
+  perform allocator.check_staff_login(p_login);
+  select s.* into v_staff from allocator.staff s where s.login = p_login for update;
+  if not found then
+    perform allocator.raise_error('not_found', pg_catalog.format('staff member %s does not exist', p_login));
+  end if;
+  return v_staff;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.lock_staff(p_login text) IS 'Lock a staff member''s row and return it; not_found (RA002) if there is none';
 
 CREATE FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean DEFAULT true) RETURNS void
     LANGUAGE plpgsql
@@ -4620,13 +4795,20 @@ $$;
 COMMENT ON FUNCTION allocator.require_service(p_restaurant allocator.restaurants, p_name text) IS 'The restaurant''s service of that name; raises not_found (RA002) when there is none';
 
 CREATE FUNCTION allocator.require_staff(p_actor text, p_reason text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+declare
+  v_acting text := allocator.acting_staff();
 begin
   if allocator.actor_role(p_actor) <> 'staff' then
     perform allocator.raise_error('not_permitted',
       pg_catalog.format('manual actions need a staff actor, got %s', p_actor), null,
       'pass p_actor => ''staff:<name>''');
+  end if;
+  -- The console acts for one signed-in member: it cannot record another one as the actor.
+  if v_acting is not null and p_actor <> 'staff:' || v_acting then
+    perform allocator.raise_error('not_permitted',
+      pg_catalog.format('the console acts for staff:%s and cannot act as %s', v_acting, p_actor));
   end if;
   if p_reason is null or pg_catalog.btrim(p_reason) = '' then
     perform allocator.raise_error('invalid_argument', 'manual actions need a reason');
@@ -4635,7 +4817,7 @@ begin
 end
 $$;
 
-COMMENT ON FUNCTION allocator.require_staff(p_actor text, p_reason text) IS 'Raise unless the actor''s role is staff and a reason is given';
+COMMENT ON FUNCTION allocator.require_staff(p_actor text, p_reason text) IS 'Raise unless the actor''s role is staff (the signed-in member, for the console) and a reason is given';
 
 CREATE FUNCTION allocator.resend_mail(p_restaurant_id bigint, p_id bigint, p_actor text DEFAULT 'staff'::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4736,6 +4918,19 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.review_deferred(p_booking allocator.bookings, p_reason text, p_deferrals integer, p_actor text) IS 'Send a booking that was put back retry.max_deferrals times in a row without an attempt to manual_review (reason "<reason> after <n> deferrals") and take it off the queue';
+
+CREATE FUNCTION allocator.revoke_staff_token(p_token_sha256 bytea) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  update allocator.staff_tokens t set revoked_at = pg_catalog.clock_timestamp()
+   where t.token_sha256 = p_token_sha256 and t.revoked_at is null;
+  return found;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.revoke_staff_token(p_token_sha256 bytea) IS 'Operators: revoke an API token by its SHA-256; whether one was revoked';
 
 CREATE FUNCTION allocator.run_due(p_limit integer DEFAULT 100, p_worker text DEFAULT 'sweeper'::text) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -5117,6 +5312,41 @@ $$;
 
 COMMENT ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) IS 'On one date (local), run a service from p_opens to p_last_seating whatever its weekdays, or not at all when both are NULL; bookings already made are kept';
 
+CREATE FUNCTION allocator.set_staff_password(p_login text, p_password_hash text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  perform allocator.lock_staff(p_login);
+  perform allocator.check_password_hash(p_password_hash);
+  -- A new password ends every session signed in with the old one.
+  update allocator.staff s set password_hash = p_password_hash, password_changed_at = pg_catalog.clock_timestamp()
+   where s.login = p_login;
+  return allocator.staff_info(p_login);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.set_staff_password(p_login text, p_password_hash text) IS 'Operators: set a staff member''s password (argon2id hash); their open sessions end';
+
+CREATE FUNCTION allocator.set_staff_restaurants(p_login text, p_restaurant_ids bigint[]) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_ids bigint[];
+begin
+  perform allocator.lock_staff(p_login);
+  v_ids := allocator.check_staff_restaurants(p_restaurant_ids);
+  delete from allocator.staff_restaurants m where m.login = p_login and m.restaurant_id <> all (v_ids);
+  insert into allocator.staff_restaurants (restaurant_id, login)
+  select i, p_login from pg_catalog.unnest(v_ids) i
+  on conflict do nothing;
+  return allocator.staff_info(p_login);
+end
+$$;
+
+COMMENT ON FUNCTION allocator.set_staff_restaurants(p_login text, p_restaurant_ids bigint[]) IS 'Operators: replace the restaurants a staff member works for (effective on their next request)';
+
 CREATE FUNCTION allocator.shadow_report_between(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(restaurant_id bigint, decisions bigint, agreements bigint, agreement_rate numeric, engine_seated bigint, legacy_seated bigint, engine_covers bigint, legacy_covers bigint, errors bigint)
     LANGUAGE sql STABLE
     AS $$
@@ -5161,6 +5391,69 @@ CREATE FUNCTION allocator.sorted_ids(p_ids bigint[]) RETURNS bigint[]
 $$;
 
 COMMENT ON FUNCTION allocator.sorted_ids(p_ids bigint[]) IS 'The ids in ascending order';
+
+CREATE FUNCTION allocator.staff_for_token(p_token_sha256 bytea) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select t.login
+    from allocator.staff_tokens t
+    join allocator.staff s on s.login = t.login
+   where t.token_sha256 = p_token_sha256 and t.revoked_at is null
+     and t.expires_at > allocator.now() and s.disabled_at is null
+$$;
+
+COMMENT ON FUNCTION allocator.staff_for_token(p_token_sha256 bytea) IS 'Console: the login of the enabled staff member an API token (by SHA-256) belongs to, NULL if unknown, expired or revoked';
+
+CREATE FUNCTION allocator.staff_info(p_login text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.jsonb_build_object(
+           'login', s.login, 'display_name', s.display_name,
+           'restaurant_ids', coalesce((select pg_catalog.jsonb_agg(m.restaurant_id order by m.restaurant_id)
+                                         from allocator.staff_restaurants m where m.login = s.login), '[]'),
+           'password_changed_at', s.password_changed_at, 'disabled_at', s.disabled_at,
+           'created_at', s.created_at)
+    from allocator.staff s
+   where s.login = p_login
+$$;
+
+COMMENT ON FUNCTION allocator.staff_info(p_login text) IS 'A staff member as JSON, without the password hash: login, name, restaurants, when the password changed, when disabled';
+
+CREATE FUNCTION allocator.staff_members() RETURNS TABLE(login text, display_name text, restaurant_ids bigint[], disabled boolean, tokens integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select s.login, s.display_name,
+         coalesce((select pg_catalog.array_agg(m.restaurant_id order by m.restaurant_id)
+                     from allocator.staff_restaurants m where m.login = s.login), '{}'),
+         s.disabled_at is not null,
+         (select pg_catalog.count(*)::integer from allocator.staff_tokens t
+           where t.login = s.login and t.revoked_at is null and t.expires_at > allocator.now())
+    from allocator.staff s
+   where not allocator.tenant_restricted()
+   order by s.login
+$$;
+
+COMMENT ON FUNCTION allocator.staff_members() IS 'Operators: every staff member: login, name, restaurants, disabled, live API tokens (empty for a tenant-restricted caller)';
+
+CREATE FUNCTION allocator.staff_password_hash(p_login text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select s.password_hash from allocator.staff s where s.login = p_login and s.disabled_at is null
+$$;
+
+COMMENT ON FUNCTION allocator.staff_password_hash(p_login text) IS 'Console: the password hash of an enabled staff member, for signing in (NULL if unknown or disabled)';
+
+CREATE FUNCTION allocator.staff_session(p_login text) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select allocator.staff_info(s.login) from allocator.staff s where s.login = p_login and s.disabled_at is null
+$$;
+
+COMMENT ON FUNCTION allocator.staff_session(p_login text) IS 'Console: an enabled staff member as JSON (name, restaurants, when the password changed), NULL if unknown or disabled';
 
 CREATE FUNCTION allocator.state_topic(p_from text, p_to text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -5312,29 +5605,44 @@ CREATE FUNCTION allocator.tenant_allows(p_restaurant_id bigint) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+declare
+  v_staff text;
 begin
   -- pg_has_role is true for superusers on every role; they are never restricted. PL/pgSQL:
   -- the query's plan is kept for the session (an SQL function's is made again in every
   -- transaction, and this one runs in every call that names a restaurant).
-  return case
-    when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then true
-    when not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then true
-    else exists (select 1 from allocator.tenant_members m
-                  where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
-  end;
+  if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
+    return true;
+  end if;
+  if pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER') then
+    -- The console sees the restaurants of the staff member it acts for, and nothing when it
+    -- names nobody, or a member who is unknown or disabled.
+    v_staff := nullif(pg_catalog.current_setting('allocator.acting_staff', true), '');
+    return v_staff is not null
+       and exists (select 1 from allocator.staff_restaurants m
+                     join allocator.staff s on s.login = m.login
+                    where m.login = v_staff and m.restaurant_id = p_restaurant_id
+                      and s.disabled_at is null);
+  end if;
+  if not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then
+    return true;
+  end if;
+  return exists (select 1 from allocator.tenant_members m
+                  where m.role_name = session_user and m.restaurant_id = p_restaurant_id);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) IS 'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
+COMMENT ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) IS 'Whether the session may use restaurant p_restaurant_id: always, unless its login is a member of allocator_tenant (then the restaurants tenant_members lists) or of allocator_console (then those of the staff member it acts for)';
 
 CREATE FUNCTION allocator.tenant_restricted() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
   select not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false)
-     and pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+     and (pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+          or pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER'))
 $$;
 
-COMMENT ON FUNCTION allocator.tenant_restricted() IS 'Whether the session''s login role is tenant-restricted (a member of allocator_tenant that is not a superuser)';
+COMMENT ON FUNCTION allocator.tenant_restricted() IS 'Whether the session''s login role is tenant-restricted (a member of allocator_tenant or allocator_console that is not a superuser)';
 
 CREATE FUNCTION allocator.tenant_scoped_name(p_name text) RETURNS text
     LANGUAGE sql STABLE
@@ -6046,6 +6354,8 @@ CREATE TABLE allocator.error_codes (
     sqlstate text NOT NULL,
     name text NOT NULL,
     meaning text NOT NULL,
+    http_status integer NOT NULL,
+    CONSTRAINT error_codes_http_status_check CHECK (((http_status >= 400) AND (http_status <= 599))),
     CONSTRAINT error_codes_name_check CHECK ((name ~ '^[a-z_]+$'::text)),
     CONSTRAINT error_codes_sqlstate_check CHECK ((sqlstate ~ '^RA[0-9]{3}$'::text))
 );
@@ -6420,6 +6730,26 @@ CREATE TABLE allocator.special_days (
 
 COMMENT ON TABLE allocator.special_days IS 'A service''s hours on one date (local), whatever its weekdays: opening and last seating, or both NULL when it does not run that day';
 
+CREATE TABLE allocator.staff_restaurants (
+    restaurant_id bigint NOT NULL,
+    login text NOT NULL
+);
+
+COMMENT ON TABLE allocator.staff_restaurants IS 'Which restaurants each staff member sees and acts on';
+
+CREATE TABLE allocator.staff_tokens (
+    token_sha256 bytea NOT NULL,
+    login text NOT NULL,
+    label text NOT NULL,
+    created_at timestamp with time zone DEFAULT allocator.now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT staff_tokens_label_check CHECK (((length(label) >= 1) AND (length(label) <= 100))),
+    CONSTRAINT staff_tokens_token_sha256_check CHECK ((length(token_sha256) = 32))
+);
+
+COMMENT ON TABLE allocator.staff_tokens IS 'API tokens of staff members, by the SHA-256 of the token (the token itself is shown once and never stored)';
+
 CREATE TABLE allocator.subscriber_cursors (
     subscriber text NOT NULL,
     last_xact xid8 DEFAULT '0'::xid8 NOT NULL,
@@ -6620,6 +6950,15 @@ ALTER TABLE ONLY allocator.services
 ALTER TABLE ONLY allocator.special_days
     ADD CONSTRAINT special_days_pkey PRIMARY KEY (restaurant_id, day, service_id);
 
+ALTER TABLE ONLY allocator.staff
+    ADD CONSTRAINT staff_pkey PRIMARY KEY (login);
+
+ALTER TABLE ONLY allocator.staff_restaurants
+    ADD CONSTRAINT staff_restaurants_pkey PRIMARY KEY (restaurant_id, login);
+
+ALTER TABLE ONLY allocator.staff_tokens
+    ADD CONSTRAINT staff_tokens_pkey PRIMARY KEY (token_sha256);
+
 ALTER TABLE ONLY allocator.subscriber_cursors
     ADD CONSTRAINT subscriber_cursors_pkey PRIMARY KEY (subscriber);
 
@@ -6689,6 +7028,10 @@ CREATE INDEX lease_waits_created_idx ON allocator.lease_waits USING btree (creat
 CREATE INDEX notifications_mail_idx ON allocator.notifications USING btree (status, retry_at) WHERE (status = ANY (ARRAY['pending'::text, 'sending'::text, 'committing'::text]));
 
 CREATE INDEX special_days_service_idx ON allocator.special_days USING btree (restaurant_id, service_id);
+
+CREATE INDEX staff_restaurants_login_idx ON allocator.staff_restaurants USING btree (login, restaurant_id);
+
+CREATE INDEX staff_tokens_login_idx ON allocator.staff_tokens USING btree (login);
 
 CREATE INDEX table_adjacency_b_idx ON allocator.table_adjacency USING btree (restaurant_id, table_b);
 
@@ -6784,6 +7127,15 @@ ALTER TABLE ONLY allocator.services
 ALTER TABLE ONLY allocator.special_days
     ADD CONSTRAINT special_days_restaurant_id_service_id_fkey FOREIGN KEY (restaurant_id, service_id) REFERENCES allocator.services(restaurant_id, id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY allocator.staff_restaurants
+    ADD CONSTRAINT staff_restaurants_login_fkey FOREIGN KEY (login) REFERENCES allocator.staff(login) ON DELETE CASCADE;
+
+ALTER TABLE ONLY allocator.staff_restaurants
+    ADD CONSTRAINT staff_restaurants_restaurant_id_fkey FOREIGN KEY (restaurant_id) REFERENCES allocator.restaurants(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY allocator.staff_tokens
+    ADD CONSTRAINT staff_tokens_login_fkey FOREIGN KEY (login) REFERENCES allocator.staff(login) ON DELETE CASCADE;
+
 ALTER TABLE ONLY allocator.table_adjacency
     ADD CONSTRAINT table_adjacency_restaurant_id_table_a_fkey FOREIGN KEY (restaurant_id, table_a) REFERENCES allocator.tables(restaurant_id, id) ON DELETE CASCADE;
 
@@ -6846,6 +7198,12 @@ ALTER TABLE allocator.services ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.special_days ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE allocator.staff ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE allocator.staff_restaurants ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE allocator.staff_tokens ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE allocator.table_adjacency ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.table_blocks ENABLE ROW LEVEL SECURITY;
@@ -6886,6 +7244,8 @@ CREATE POLICY tenant_isolation ON allocator.services USING (allocator.tenant_all
 
 CREATE POLICY tenant_isolation ON allocator.special_days USING (allocator.tenant_allows(restaurant_id));
 
+CREATE POLICY tenant_isolation ON allocator.staff_restaurants USING (allocator.tenant_allows(restaurant_id));
+
 CREATE POLICY tenant_isolation ON allocator.table_adjacency USING (allocator.tenant_allows(restaurant_id));
 
 CREATE POLICY tenant_isolation ON allocator.table_blocks USING (allocator.tenant_allows(restaurant_id));
@@ -6907,21 +7267,30 @@ ALTER TABLE allocator.waitlist ENABLE ROW LEVEL SECURITY;
 ALTER TABLE allocator.zones ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA allocator TO allocator_app;
+GRANT USAGE ON SCHEMA allocator TO allocator_console;
 GRANT USAGE ON SCHEMA allocator TO allocator_ops;
 GRANT USAGE ON SCHEMA allocator TO allocator_readonly;
 
+REVOKE ALL ON FUNCTION allocator.acting_staff() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.actor_role(p_actor text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.add_staff(p_login text, p_display_name text, p_password_hash text, p_restaurant_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.add_staff(p_login text, p_display_name text, p_password_hash text, p_restaurant_ids bigint[]) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.now() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.now() TO allocator_app;
+GRANT ALL ON FUNCTION allocator.now() TO allocator_console;
 GRANT ALL ON FUNCTION allocator.now() TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.now() TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.restaurants TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.restaurants TO allocator_app;
+GRANT SELECT ON TABLE allocator.restaurants TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.services TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.services TO allocator_app;
+GRANT SELECT ON TABLE allocator.services TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.admit(p_restaurant allocator.restaurants, p_party_size integer, p_start timestamp with time zone, p_zone_id bigint, p_exclude_booking bigint) FROM PUBLIC;
 
@@ -6932,6 +7301,7 @@ GRANT ALL ON FUNCTION allocator.apply_optimal_assignment(p_restaurant_id bigint,
 
 GRANT SELECT ON TABLE allocator.bookings TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.bookings TO allocator_app;
+GRANT SELECT ON TABLE allocator.bookings TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) FROM PUBLIC;
 
@@ -6947,6 +7317,7 @@ REVOKE ALL ON FUNCTION allocator.backoff_ms(p_settings jsonb, p_booking_id bigin
 
 REVOKE ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) FROM PUBLIC;
@@ -6955,14 +7326,17 @@ REVOKE ALL ON FUNCTION allocator.blocked_table_ids(p_restaurant_id bigint, p_per
 
 REVOKE ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.book(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.booking_attempts(p_booking_id bigint) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.booking_history(p_booking_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.booking_history(p_booking_id bigint) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.booking_history(p_booking_id bigint) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.booking_history(p_booking_id bigint) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.booking_json(p_booking allocator.bookings) FROM PUBLIC;
@@ -6977,6 +7351,7 @@ REVOKE ALL ON FUNCTION allocator.breaker_record(p_restaurant_id bigint, p_succes
 
 REVOKE ALL ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean) FROM PUBLIC;
@@ -7001,6 +7376,8 @@ REVOKE ALL ON FUNCTION allocator.check_length(p_what text, p_value text, p_limit
 
 REVOKE ALL ON FUNCTION allocator.check_party_size(p_party_size integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.check_password_hash(p_hash text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.check_range(p_what text, p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_setting_bool(p_path text, p_value jsonb) FROM PUBLIC;
@@ -7010,6 +7387,10 @@ REVOKE ALL ON FUNCTION allocator.check_setting_int(p_path text, p_value jsonb, p
 REVOKE ALL ON FUNCTION allocator.check_setting_number(p_path text, p_value jsonb, p_min numeric, p_max numeric) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_size(p_what text, p_value jsonb, p_limit text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.check_staff_login(p_login text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.check_staff_restaurants(p_restaurant_ids bigint[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.check_table_set(p_booking allocator.bookings, p_table_ids bigint[], p_check_capacity boolean) FROM PUBLIC;
 
@@ -7028,6 +7409,7 @@ GRANT ALL ON FUNCTION allocator.clear_special_day(p_restaurant_id bigint, p_day 
 
 REVOKE ALL ON FUNCTION allocator.clock_override(p_setting text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.clock_override(p_setting text) TO allocator_readonly;
 
@@ -7036,6 +7418,7 @@ GRANT ALL ON FUNCTION allocator.close_day(p_restaurant_id bigint, p_day date, p_
 
 GRANT SELECT ON TABLE allocator.holds TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.holds TO allocator_app;
+GRANT SELECT ON TABLE allocator.holds TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.close_hold(p_hold allocator.holds, p_status text, p_actor text, p_reason text) FROM PUBLIC;
 
@@ -7049,12 +7432,14 @@ REVOKE ALL ON FUNCTION allocator.confirm_on_tables(p_booking allocator.bookings,
 
 REVOKE ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.create_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_guest_email text, p_locale text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.cron_plan() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.cron_plan() TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.decline_booking(p_booking_id bigint, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.default_settings() FROM PUBLIC;
@@ -7071,6 +7456,9 @@ GRANT ALL ON FUNCTION allocator.deliver_notifications(p_limit integer) TO alloca
 
 REVOKE ALL ON FUNCTION allocator.dequeue(p_restaurant_id bigint, p_booking_id bigint) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.disable_staff(p_login text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.disable_staff(p_login text) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.emit_event(p_restaurant_id bigint, p_topic text, p_booking_id bigint, p_payload jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.enqueue(p_restaurant_id bigint, p_booking_id bigint, p_reason text, p_run_at timestamp with time zone, p_attempt integer) FROM PUBLIC;
@@ -7081,6 +7469,11 @@ REVOKE ALL ON FUNCTION allocator.events_horizon() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.events_horizon() TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.events_horizon() TO allocator_readonly;
 
+REVOKE ALL ON FUNCTION allocator.expect_version(p_booking_id bigint, p_expected_version integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.expect_version(p_booking_id bigint, p_expected_version integer) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.expect_version(p_booking_id bigint, p_expected_version integer) TO allocator_console;
+GRANT ALL ON FUNCTION allocator.expect_version(p_booking_id bigint, p_expected_version integer) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.expire_hold(p_restaurant_id bigint, p_hold_id bigint, p_booking_id bigint, p_skip_locked boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.expire_holds(p_limit integer) FROM PUBLIC;
@@ -7090,14 +7483,17 @@ REVOKE ALL ON FUNCTION allocator.expire_holds_on(p_restaurant_id bigint, p_table
 
 REVOKE ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.find_slots(p_restaurant_id bigint, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_readonly;
 
@@ -7106,6 +7502,7 @@ REVOKE ALL ON FUNCTION allocator.floor_booking(p_booking_id bigint, p_expected_v
 REVOKE ALL ON FUNCTION allocator.floor_setting(p_restaurant_id bigint, p_key text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.force_confirm(p_booking_id bigint, p_actor text, p_reason text, p_table_ids bigint[]) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.free_booking_tables(p_booking allocator.bookings, p_hold_status text) FROM PUBLIC;
@@ -7149,8 +7546,12 @@ REVOKE ALL ON FUNCTION allocator.is_terminal(p_state text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.is_valid_timezone(p_timezone text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.issue_staff_token(p_login text, p_token_sha256 bytea, p_label text, p_days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.issue_staff_token(p_login text, p_token_sha256 bytea, p_label text, p_days integer) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.join_waitlist(p_restaurant_id bigint, p_party_size integer, p_contact text, p_zone text, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.lease_acquire(p_name text, p_owner text, p_ttl_seconds integer, p_wait_ms integer) FROM PUBLIC;
@@ -7172,10 +7573,15 @@ REVOKE ALL ON FUNCTION allocator.lock_booking(p_booking_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.lock_hold(p_hold_id bigint) FROM PUBLIC;
 
+GRANT SELECT ON TABLE allocator.staff TO allocator_readonly;
+
+REVOKE ALL ON FUNCTION allocator.lock_staff(p_login text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.lock_tables(p_restaurant_id bigint, p_table_ids bigint[], p_wait boolean) FROM PUBLIC;
 
 GRANT SELECT ON TABLE allocator.waitlist TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.waitlist TO allocator_app;
+GRANT SELECT ON TABLE allocator.waitlist TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.lock_waitlist(p_restaurant_id bigint, p_id bigint) FROM PUBLIC;
 
@@ -7183,10 +7589,12 @@ REVOKE ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigin
 GRANT ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.mark_no_show(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.mark_no_shows(p_limit integer) FROM PUBLIC;
@@ -7194,6 +7602,7 @@ GRANT ALL ON FUNCTION allocator.mark_no_shows(p_limit integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.modify_booking(p_booking_id bigint, p_expected_version integer, p_start timestamp with time zone, p_duration_minutes integer, p_party_size integer, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.nightly_cutoff(p_timezone text, p_settings jsonb, p_day date) FROM PUBLIC;
@@ -7238,6 +7647,7 @@ GRANT ALL ON FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since 
 
 REVOKE ALL ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit integer) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit integer) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) FROM PUBLIC;
@@ -7249,12 +7659,14 @@ GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker te
 GRANT ALL ON FUNCTION allocator.process_booking(p_booking_id bigint, p_worker text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.queue_deferrals() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.queue_deferrals() TO allocator_console;
 GRANT ALL ON FUNCTION allocator.queue_deferrals() TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.queue_deferrals() TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.raise_error(p_name text, p_message text, p_detail text, p_hint text) FROM PUBLIC;
 
 GRANT SELECT ON TABLE allocator.events TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.events TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.read_events(p_subscriber text, p_limit integer) TO allocator_ops;
@@ -7278,6 +7690,7 @@ REVOKE ALL ON FUNCTION allocator.release_moments(p_restaurant_id bigint, p_table
 
 REVOKE ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.remove_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.remove_service(p_restaurant_id bigint, p_name text) FROM PUBLIC;
@@ -7290,6 +7703,7 @@ REVOKE ALL ON FUNCTION allocator.replan_day(p_restaurant_id bigint, p_day date) 
 GRANT ALL ON FUNCTION allocator.replan_day(p_restaurant_id bigint, p_day date) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.requeue(p_booking_id bigint, p_actor text, p_reason text, p_expected_version integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.requeue(p_booking_id bigint, p_actor text, p_reason text, p_expected_version integer) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.requeue(p_booking_id bigint, p_actor text, p_reason text, p_expected_version integer) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.require_restaurant(p_restaurant_id bigint) FROM PUBLIC;
@@ -7309,6 +7723,9 @@ REVOKE ALL ON FUNCTION allocator.retry_or_review(p_booking allocator.bookings, p
 
 REVOKE ALL ON FUNCTION allocator.review_deferred(p_booking allocator.bookings, p_reason text, p_deferrals integer, p_actor text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.revoke_staff_token(p_token_sha256 bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.revoke_staff_token(p_token_sha256 bytea) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.run_due(p_limit integer, p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.run_due(p_limit integer, p_worker text) TO allocator_ops;
 
@@ -7322,19 +7739,23 @@ REVOKE ALL ON FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_ac
 
 REVOKE ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size integer, p_zone text, p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.service_hours(p_restaurant allocator.restaurants, p_from date, p_to date) TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.service_json(p_service allocator.services) FROM PUBLIC;
 
@@ -7344,11 +7765,31 @@ GRANT ALL ON FUNCTION allocator.set_service(p_restaurant_id bigint, p_name text,
 REVOKE ALL ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.set_special_day(p_restaurant_id bigint, p_day date, p_service text, p_opens time without time zone, p_last_seating time without time zone, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.set_staff_password(p_login text, p_password_hash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.set_staff_password(p_login text, p_password_hash text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.set_staff_restaurants(p_login text, p_restaurant_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.set_staff_restaurants(p_login text, p_restaurant_ids bigint[]) TO allocator_ops;
+
 REVOKE ALL ON FUNCTION allocator.shadow_report_between(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.shadow_report_between(p_from timestamp with time zone, p_to timestamp with time zone) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.shadow_report_between(p_from timestamp with time zone, p_to timestamp with time zone) TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.sorted_ids(p_ids bigint[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.staff_for_token(p_token_sha256 bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.staff_for_token(p_token_sha256 bytea) TO allocator_console;
+
+REVOKE ALL ON FUNCTION allocator.staff_info(p_login text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.staff_members() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.staff_members() TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.staff_password_hash(p_login text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.staff_password_hash(p_login text) TO allocator_console;
+
+REVOKE ALL ON FUNCTION allocator.staff_session(p_login text) FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.staff_session(p_login text) TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.state_topic(p_from text, p_to text) FROM PUBLIC;
 
@@ -7363,16 +7804,19 @@ REVOKE ALL ON FUNCTION allocator.take_permit(p_restaurant_id bigint, p_max_paral
 
 GRANT SELECT ON TABLE allocator.allocations TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.allocations TO allocator_app;
+GRANT SELECT ON TABLE allocator.allocations TO allocator_console;
 
 REVOKE ALL ON FUNCTION allocator.taken_allocations(p_restaurant_id bigint, p_period tstzrange, p_include_holds boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.tenant_restricted() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_app;
+GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_console;
 GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_readonly;
 
@@ -7388,6 +7832,7 @@ REVOKE ALL ON FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size int
 
 REVOKE ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) TO allocator_app;
+GRANT ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.unblock_tables(p_restaurant_id bigint, p_block_ids bigint[], p_actor text) TO allocator_ops;
 
 REVOKE ALL ON FUNCTION allocator.update_settings(p_restaurant_id bigint, p_patch jsonb) FROM PUBLIC;
@@ -7408,44 +7853,57 @@ REVOKE ALL ON FUNCTION allocator.zone_id(p_restaurant_id bigint, p_zone text) FR
 GRANT SELECT ON TABLE allocator.assignment_metrics TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.assignment_queue TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.assignment_queue TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.booking_state_history TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.booking_state_history TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.assignment_retries TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.booking_assignment_attempts TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.booking_assignment_attempts TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.attempt_outcomes TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.booking_state_counts TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.booking_state_counts TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.booking_states TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.booking_states TO allocator_app;
+GRANT SELECT ON TABLE allocator.booking_states TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.booking_timeline TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.booking_timeline TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.booking_transitions TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.booking_transitions TO allocator_app;
+GRANT SELECT ON TABLE allocator.booking_transitions TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.circuit_breakers TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.circuit_breakers TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.breaker_status TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.breaker_status TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.code_version TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.table_combinations TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.table_combinations TO allocator_app;
+GRANT SELECT ON TABLE allocator.table_combinations TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.tables TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.tables TO allocator_app;
+GRANT SELECT ON TABLE allocator.tables TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.combination_overview TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.combination_overview TO allocator_app;
+GRANT SELECT ON TABLE allocator.combination_overview TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.confirmation_latency TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.error_codes TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.error_codes TO allocator_app;
+GRANT SELECT ON TABLE allocator.error_codes TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.lease_waits TO allocator_readonly;
 
@@ -7454,8 +7912,10 @@ GRANT SELECT ON TABLE allocator.leases TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.mail_status TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.manual_review_queue TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.manual_review_queue TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.optimizer_runs TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.optimizer_runs TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.metric_histograms TO allocator_readonly;
 
@@ -7468,27 +7928,38 @@ GRANT SELECT ON TABLE allocator.permits TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.plpy_modules TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.queue_status TO allocator_readonly;
+GRANT SELECT ON TABLE allocator.queue_status TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.service_closures TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.service_closures TO allocator_app;
+GRANT SELECT ON TABLE allocator.service_closures TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.shadow_report TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.special_days TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.special_days TO allocator_app;
+GRANT SELECT ON TABLE allocator.special_days TO allocator_console;
+
+GRANT SELECT ON TABLE allocator.staff_restaurants TO allocator_readonly;
+
+GRANT SELECT ON TABLE allocator.staff_tokens TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.subscriber_cursors TO allocator_readonly;
 
 GRANT SELECT ON TABLE allocator.table_adjacency TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.table_adjacency TO allocator_app;
+GRANT SELECT ON TABLE allocator.table_adjacency TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.table_blocks TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.table_blocks TO allocator_app;
+GRANT SELECT ON TABLE allocator.table_blocks TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.zones TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.zones TO allocator_app;
+GRANT SELECT ON TABLE allocator.zones TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.table_overview TO allocator_readonly;
 GRANT SELECT ON TABLE allocator.table_overview TO allocator_app;
+GRANT SELECT ON TABLE allocator.table_overview TO allocator_console;
 
 GRANT SELECT ON TABLE allocator.tenant_members TO allocator_readonly;

@@ -3,13 +3,20 @@
 
 create or replace function allocator.require_staff(p_actor text, p_reason text) returns void
 language plpgsql
-immutable
+stable
 as $$
+declare
+  v_acting text := allocator.acting_staff();
 begin
   if allocator.actor_role(p_actor) <> 'staff' then
     perform allocator.raise_error('not_permitted',
       pg_catalog.format('manual actions need a staff actor, got %s', p_actor), null,
       'pass p_actor => ''staff:<name>''');
+  end if;
+  -- The console acts for one signed-in member: it cannot record another one as the actor.
+  if v_acting is not null and p_actor <> 'staff:' || v_acting then
+    perform allocator.raise_error('not_permitted',
+      pg_catalog.format('the console acts for staff:%s and cannot act as %s', v_acting, p_actor));
   end if;
   if p_reason is null or pg_catalog.btrim(p_reason) = '' then
     perform allocator.raise_error('invalid_argument', 'manual actions need a reason');
@@ -19,7 +26,7 @@ end
 $$;
 
 comment on function allocator.require_staff(text, text) is
-  'Raise unless the actor''s role is staff and a reason is given';
+  'Raise unless the actor''s role is staff (the signed-in member, for the console) and a reason is given';
 
 create or replace function allocator.requeue(
   p_booking_id bigint,
@@ -177,3 +184,23 @@ comment on function allocator.manual_assign(bigint, bigint[], text, text) is
   'Staff: seat a booking on the chosen tables (capacity and adjacency checked) and confirm it';
 
 
+
+-- For callers whose action has no version argument (force_confirm, manual_assign,
+-- decline_booking): lock the booking first in the same transaction, then act.
+create or replace function allocator.expect_version(p_booking_id bigint, p_expected_version integer) returns integer
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_booking allocator.bookings := allocator.lock_booking(p_booking_id);
+begin
+  perform allocator.check_argument('expected version', p_expected_version, 1, 2147483647);
+  perform allocator.check_version(v_booking, p_expected_version);
+  return v_booking.version;
+end
+$$;
+
+comment on function allocator.expect_version(bigint, integer) is
+  'Lock a booking for the rest of the transaction and raise stale_version (RA004) unless it is at p_expected_version; its version';

@@ -1,24 +1,54 @@
+-- The staff member a console session acts for: the setting allocator.acting_staff, honoured
+-- only when the login is a member of allocator_console (any login may set a custom setting;
+-- for every other login it means nothing). NULL when the session is not the console's or
+-- names nobody.
+create or replace function allocator.acting_staff() returns text
+language sql
+stable
+as $$
+  select case when not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false)
+               and pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER')
+              then nullif(pg_catalog.current_setting('allocator.acting_staff', true), '') end
+$$;
+
+comment on function allocator.acting_staff() is
+  'The staff login a console session acts for (setting allocator.acting_staff, honoured only for members of allocator_console), else NULL';
+
 create or replace function allocator.tenant_allows(p_restaurant_id bigint) returns boolean
 language plpgsql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_staff text;
 begin
   -- pg_has_role is true for superusers on every role; they are never restricted. PL/pgSQL:
   -- the query's plan is kept for the session (an SQL function's is made again in every
   -- transaction, and this one runs in every call that names a restaurant).
-  return case
-    when (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then true
-    when not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then true
-    else exists (select 1 from allocator.tenant_members m
-                  where m.role_name = session_user and m.restaurant_id = p_restaurant_id)
-  end;
+  if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
+    return true;
+  end if;
+  if pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER') then
+    -- The console sees the restaurants of the staff member it acts for, and nothing when it
+    -- names nobody, or a member who is unknown or disabled.
+    v_staff := nullif(pg_catalog.current_setting('allocator.acting_staff', true), '');
+    return v_staff is not null
+       and exists (select 1 from allocator.staff_restaurants m
+                     join allocator.staff s on s.login = m.login
+                    where m.login = v_staff and m.restaurant_id = p_restaurant_id
+                      and s.disabled_at is null);
+  end if;
+  if not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then
+    return true;
+  end if;
+  return exists (select 1 from allocator.tenant_members m
+                  where m.role_name = session_user and m.restaurant_id = p_restaurant_id);
 end
 $$;
 
 comment on function allocator.tenant_allows(bigint) is
-  'Whether the session''s login role may use restaurant p_restaurant_id (always, unless it is a member of allocator_tenant)';
+  'Whether the session may use restaurant p_restaurant_id: always, unless its login is a member of allocator_tenant (then the restaurants tenant_members lists) or of allocator_console (then those of the staff member it acts for)';
 
 -- Whether tenant_allows can say no to this session: the operator functions that work across
 -- restaurants (claiming, sweeping, reading events) ask once and filter only when it can.
@@ -27,11 +57,12 @@ language sql
 stable
 as $$
   select not coalesce((select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user), false)
-     and pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+     and (pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER')
+          or pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER'))
 $$;
 
 comment on function allocator.tenant_restricted() is
-  'Whether the session''s login role is tenant-restricted (a member of allocator_tenant that is not a superuser)';
+  'Whether the session''s login role is tenant-restricted (a member of allocator_tenant or allocator_console that is not a superuser)';
 
 -- Names shared by every caller (event subscribers, leases) are the tenant's own once
 -- qualified by its login: a tenant cannot move another subscriber's cursor or take, extend

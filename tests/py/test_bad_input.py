@@ -867,6 +867,7 @@ def argument(kind: str, world: dict[str, int]) -> st.SearchStrategy[Any]:
         "integer[]": INT_ARRAY,
         "time without time zone": TIME,
         "jsonb": st.one_of(st.none(), JSON_VALUE.map(Json)),
+        "bytea": st.one_of(st.none(), st.binary(max_size=40)),
     }[kind]
 
 

@@ -55,8 +55,9 @@ DISTRIBUTION_COLUMN = "restaurant_id"
 ROOT_TABLE = "restaurants"
 ROOT_COLUMN = "id"
 
+# Staff accounts and their tokens are small and read with every restaurant's rows (tenancy).
 REFERENCE_TABLES = frozenset(
-    {"booking_states", "booking_transitions", "error_codes", "plpy_modules"}
+    {"booking_states", "booking_transitions", "error_codes", "plpy_modules", "staff", "staff_tokens"}
 )
 # Process coordination serving all restaurants, and the record of the applied code.
 COORDINATOR_TABLES = frozenset({"code_version", "leases", "lease_waits", "subscriber_cursors"})

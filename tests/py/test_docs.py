@@ -25,7 +25,7 @@ from control.apidocs import (
 ROOT = Path(__file__).resolve().parents[2]
 API_DOC = ROOT / "docs" / "api.md"
 ALLOCATOR = str(Path(sys.executable).with_name("allocator"))
-ROLES_ALL = ("allocator_app", "allocator_ops", "allocator_readonly")
+ROLES_ALL = ("allocator_app", "allocator_console", "allocator_ops", "allocator_readonly")
 
 PROBE = """
 create function allocator.docs_probe(p_restaurant_id bigint) returns void
@@ -67,7 +67,8 @@ def test_reference_is_deterministic(conn: psycopg.Connection[Any]) -> None:
 
 def test_callers_are_read_from_the_catalog(conn: psycopg.Connection[Any]) -> None:
     routines = {r.name: r for r in collect_routines(conn)}
-    assert routines["create_booking"].roles == ("allocator_app", "allocator_ops")
+    assert routines["create_booking"].roles == ("allocator_app", "allocator_console", "allocator_ops")
+    assert routines["staff_password_hash"].roles == ("allocator_console",)
     assert routines["claim_due"].roles == ("allocator_ops",)
     # allocator_ops may execute what allocator_readonly may, through its membership.
     assert routines["check_invariants"].roles == ("allocator_ops", "allocator_readonly")
@@ -82,7 +83,7 @@ def test_callers_are_read_from_the_catalog(conn: psycopg.Connection[Any]) -> Non
     assert "allocator_app" not in claim_due
     views = {v.name: v for v in collect_views(conn)}
     assert views["table_overview"].roles == ROLES_ALL
-    assert views["queue_status"].roles == ("allocator_ops", "allocator_readonly")
+    assert views["queue_status"].roles == ("allocator_console", "allocator_ops", "allocator_readonly")
 
 
 def test_a_new_grant_shows_in_the_reference(conn: psycopg.Connection[Any]) -> None:
@@ -100,14 +101,17 @@ def test_a_new_grant_shows_in_the_reference(conn: psycopg.Connection[Any]) -> No
     assert "`RA001 invalid_argument`, `RA002 not_found`, `RA011 capacity_mismatch`" in entry
     ops_only = reference.index("### Callable by `allocator_ops`\n")
     assert reference.index("#### `allocator.docs_probe`") > ops_only
-    assert "| [`docs_probe`](#allocatordocs_probe) | `void` |  | yes |  |  |" in reference
+    assert "| [`docs_probe`](#allocatordocs_probe) | `void` |  |  | yes |  |  |" in reference
 
     conn.execute("grant execute on function allocator.docs_probe(bigint) to public")
     probe = next(r for r in collect_routines(conn) if r.name == "docs_probe")
     # Every role may execute what PUBLIC may.
     assert probe.public and probe.roles == ROLES_ALL
     entry = section(render_reference(conn), "`allocator.docs_probe`")
-    assert "`allocator_app`, `allocator_ops`, `allocator_readonly`; also `PUBLIC`" in entry
+    assert (
+        "`allocator_app`, `allocator_console`, `allocator_ops`, `allocator_readonly`; also `PUBLIC`"
+        in " ".join(entry.split())
+    )
 
 
 def test_sqlstates_follow_calls_and_triggers(conn: psycopg.Connection[Any]) -> None:

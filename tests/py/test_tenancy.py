@@ -279,6 +279,7 @@ SRF_CALLS: dict[str, str] = {
     "booking_attempts": "{confirmed}",
     "booking_history": "{confirmed}",
     "check_invariants": "",
+    "staff_members": "",
     "claim_due": "'probe', 1000, 30",
     "claim_mail": "'probe', 1000, 30",
     "cron_plan": "",
@@ -553,6 +554,7 @@ ID_CALLS: list[tuple[str, str, str]] = [
         "select allocator.decline_booking({id}, 'staff:probe', 'probe')",
     ),
     ("restaurant", "delete_restaurant", "select allocator.delete_restaurant({id})"),
+    ("booking", "expect_version", "select allocator.expect_version({id}, 1)"),
     ("booking", "force_confirm", "select allocator.force_confirm({id}, 'staff:probe', 'probe')"),
     (
         "table",

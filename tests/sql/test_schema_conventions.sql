@@ -11,7 +11,7 @@ select is(
      join pg_class t on t.oid = c.conrelid
      join pg_namespace n on n.oid = t.relnamespace
     where n.nspname = 'allocator' and c.contype in ('p', 'u', 'x')
-      and t.relname not in ('restaurants', 'booking_states', 'booking_transitions', 'error_codes', 'leases', 'lease_waits', 'subscriber_cursors', 'plpy_modules', 'code_version')
+      and t.relname not in ('restaurants', 'booking_states', 'booking_transitions', 'error_codes', 'leases', 'lease_waits', 'subscriber_cursors', 'plpy_modules', 'code_version', 'staff', 'staff_tokens')
       and (select attname from pg_attribute where attrelid = c.conrelid and attnum = c.conkey[1])
           <> 'restaurant_id'),
   NULL, 'every key of a restaurant-owned table starts with restaurant_id');
@@ -23,7 +23,7 @@ select is(
      join pg_namespace n on n.oid = t.relnamespace
      join pg_class r on r.oid = c.confrelid
     where n.nspname = 'allocator' and c.contype = 'f'
-      and r.relname not in ('restaurants', 'booking_states', 'booking_transitions', 'error_codes', 'leases', 'lease_waits', 'subscriber_cursors', 'plpy_modules')
+      and r.relname not in ('restaurants', 'booking_states', 'booking_transitions', 'error_codes', 'leases', 'lease_waits', 'subscriber_cursors', 'plpy_modules', 'staff')
       and not (select bool_or(attname = 'restaurant_id') from pg_attribute
                 where attrelid = c.conrelid and attnum = any (c.conkey))),
   NULL, 'every foreign key between restaurant-owned tables includes restaurant_id');

@@ -1,0 +1,1 @@
+"""The staff console and the HTTP API (``allocator serve``)."""

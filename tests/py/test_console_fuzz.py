@@ -22,6 +22,8 @@ def world(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
         yield w
 
 
+# One worker: schemathesis's threads can trip CPython 3.11's ast.parse ("AST constructor
+# recursion depth mismatch") inside hypothesis, an error of the fuzzer, not of the service.
 def fuzz(
     world: ConsoleWorld, token: str, report: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:

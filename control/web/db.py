@@ -49,9 +49,10 @@ class NotConsoleLogin(RuntimeError):
 def console_conninfo(url: str, login: str = DEFAULT_LOGIN) -> str:
     """The connection string the service uses.
 
-    A login that is a member of allocator_console is used as it is. A superuser's URL (the
-    embedded cluster's) is turned into one for ``login``: the role is created if missing,
-    made a member of allocator_console, and the same host, port and database are used.
+    A login that is a member of allocator_console is used as it is. A superuser's URL over
+    the local socket (the embedded cluster's) is turned into one for ``login``: the role is
+    created if missing, made a member of allocator_console, and the same socket, port and
+    database are used. A superuser over TCP is refused: the operator makes the login.
     """
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         who = conn.execute(q("whoami")).fetchone()
@@ -62,6 +63,15 @@ def console_conninfo(url: str, login: str = DEFAULT_LOGIN) -> str:
             raise NotConsoleLogin(
                 f"{who['login']} is not a member of {CONSOLE_ROLE}: the service must run as a"
                 f" login granted {CONSOLE_ROLE} (GRANT {CONSOLE_ROLE} TO <login>)"
+            )
+        host = str(conn.info.host or "")
+        if not host.startswith("/"):
+            # A passwordless login is made only where the server is reached by its local
+            # socket (the embedded cluster); elsewhere the operator makes the login.
+            raise NotConsoleLogin(
+                f"{who['login']} is a superuser, so tenancy would not restrict the service: run it"
+                f" as a login granted {CONSOLE_ROLE} (CREATE ROLE allocator_web LOGIN PASSWORD"
+                f" ...; GRANT {CONSOLE_ROLE} TO allocator_web) and point DATABASE_URL at it"
             )
         # Two services starting at once may both try; the role then exists.
         with suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):

@@ -443,3 +443,29 @@ def test_staff_commands(world: ConsoleWorld) -> None:
     assert login in listed and "disabled" in listed
     unknown = cli("disable", "no-such-member")
     assert unknown.returncode == 1 and "RA002" in unknown.stdout
+
+
+def test_a_superuser_over_tcp_is_refused_not_given_a_passwordless_login(
+    world: ConsoleWorld,
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from control.web.db import NotConsoleLogin, console_conninfo
+
+    info = conninfo_to_dict(world.db)
+    with psycopg.connect(world.db) as conn:
+        port = conn.info.port
+    tcp = make_conninfo(
+        "",
+        **{
+            **{k: str(v) for k, v in info.items() if v is not None},
+            "host": "127.0.0.1",
+            "port": str(port),
+        },
+    )
+    try:
+        psycopg.connect(tcp).close()
+    except psycopg.OperationalError:
+        pytest.skip("this server does not listen on TCP")
+    with pytest.raises(NotConsoleLogin, match="CREATE ROLE"):
+        console_conninfo(tcp)

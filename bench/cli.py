@@ -205,6 +205,65 @@ def pipeline(
 
 
 # ----------------------------------------------------------------------------------------
+# console
+
+
+@app.command("console", cls=_KeepsArgv)
+def console(
+    ctx: typer.Context,
+    restaurants: Annotated[int, typer.Option(help="restaurants of 16 tables")] = 50,
+    bookings_per_restaurant: Annotated[
+        int, typer.Option(help="bookings of the day in each restaurant")
+    ] = 100,
+    requests: Annotated[
+        int, typer.Option(help="sequential requests of each page, for each member")
+    ] = 200,
+    live: Annotated[
+        int,
+        typer.Option(help="confirmations watched in the browser (0: no browser)"),
+    ] = 20,
+    other_days: Annotated[
+        int,
+        typer.Option(
+            help="also copy the day's bookings, cancelled, to this many days around it "
+            "(the board then picks its day out of a longer table)"
+        ),
+    ] = 0,
+    write_json: Annotated[
+        bool,
+        typer.Option("--json", help="print the figures as JSON on stdout (the tables on stderr)"),
+    ] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="keep the scratch database (its name is printed)")
+    ] = False,
+    seed: Annotated[int, typer.Option()] = 2026,
+) -> None:
+    """The staff console's pages (server time) and live updates (in Chromium) on a busy day."""
+    for name, value, least in (
+        ("--restaurants", restaurants, 1),
+        ("--bookings-per-restaurant", bookings_per_restaurant, 4),
+        ("--requests", requests, 1),
+        ("--live", live, 0),
+        ("--other-days", other_days, 0),
+    ):
+        if value < least:
+            raise typer.BadParameter(f"must be at least {least}", param_hint=f"'{name}'")
+    from bench import console as bench_console
+
+    settings = bench_console.Settings(
+        restaurants=restaurants,
+        bookings_per_restaurant=bookings_per_restaurant,
+        requests=requests,
+        live=live,
+        other_days=other_days,
+        json=write_json,
+        keep=keep,
+        seed=seed,
+    )
+    raise typer.Exit(bench_console.run(settings, list(ctx.meta.get("bench.argv", []))))
+
+
+# ----------------------------------------------------------------------------------------
 # Entry points
 
 

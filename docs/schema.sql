@@ -424,6 +424,7 @@ CREATE TABLE allocator.bookings (
     locale text,
     seated_at timestamp with time zone,
     finished_at timestamp with time zone,
+    starts_at timestamp with time zone GENERATED ALWAYS AS (lower(period)) STORED,
     CONSTRAINT bookings_assignment_attempts_check CHECK ((assignment_attempts >= 0)),
     CONSTRAINT bookings_external_id_check CHECK (((length(external_id) >= 1) AND (length(external_id) <= 200))),
     CONSTRAINT bookings_guest_email_check CHECK (((guest_email IS NULL) OR (((length(guest_email) >= 3) AND (length(guest_email) <= 254)) AND (guest_email ~ '^[^@\s<>]+@[^@\s<>]+$'::text)))),
@@ -444,6 +445,8 @@ COMMENT ON COLUMN allocator.bookings.locale IS 'The guest''s locale (en, it, pt-
 COMMENT ON COLUMN allocator.bookings.seated_at IS 'When staff seated the party (the real start)';
 
 COMMENT ON COLUMN allocator.bookings.finished_at IS 'When the party left (finished) or was marked a no-show';
+
+COMMENT ON COLUMN allocator.bookings.starts_at IS 'The start of the booking''s period (generated from period)';
 
 CREATE FUNCTION allocator.assignment_event(p_booking allocator.bookings, p_outcome text, p_attempt integer, p_strategy text, p_reason text) RETURNS bigint
     LANGUAGE sql
@@ -5634,6 +5637,33 @@ $$;
 
 COMMENT ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) IS 'Whether the session may use restaurant p_restaurant_id: always, unless its login is a member of allocator_tenant (then the restaurants tenant_members lists) or of allocator_console (then those of the staff member it acts for)';
 
+CREATE FUNCTION allocator.tenant_ids() RETURNS bigint[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_staff text;
+begin
+  if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
+    return null;
+  end if;
+  if pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER') then
+    v_staff := nullif(pg_catalog.current_setting('allocator.acting_staff', true), '');
+    return coalesce((select pg_catalog.array_agg(m.restaurant_id order by m.restaurant_id)
+                       from allocator.staff_restaurants m
+                       join allocator.staff s on s.login = m.login
+                      where m.login = v_staff and s.disabled_at is null), '{}');
+  end if;
+  if not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then
+    return null;
+  end if;
+  return coalesce((select pg_catalog.array_agg(m.restaurant_id order by m.restaurant_id)
+                     from allocator.tenant_members m where m.role_name = session_user), '{}');
+end
+$$;
+
+COMMENT ON FUNCTION allocator.tenant_ids() IS 'The restaurant ids the session may use (those tenant_allows allows), or NULL when it is not restricted; read once per query by the row level security policies';
+
 CREATE FUNCTION allocator.tenant_restricted() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
@@ -7015,6 +7045,8 @@ CREATE INDEX bookings_open_idx ON allocator.bookings USING btree (restaurant_id,
 
 CREATE INDEX bookings_period_idx ON allocator.bookings USING gist (restaurant_id, period);
 
+CREATE INDEX bookings_starts_idx ON allocator.bookings USING btree (restaurant_id, starts_at);
+
 CREATE INDEX events_id_idx ON allocator.events USING btree (id);
 
 CREATE INDEX events_xact_idx ON allocator.events USING btree (xact, id);
@@ -7212,53 +7244,53 @@ ALTER TABLE allocator.table_combinations ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE allocator.tables ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON allocator.allocations USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.allocations USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.assignment_queue USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.assignment_queue USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.booking_assignment_attempts USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.booking_assignment_attempts USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.booking_state_history USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.booking_state_history USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.bookings USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.bookings USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.circuit_breakers USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.circuit_breakers USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.events USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.events USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.holds USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.holds USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.nightly_plans USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.nightly_plans USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.notifications USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.notifications USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.optimizer_runs USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.optimizer_runs USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.permits USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.permits USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.restaurants USING (allocator.tenant_allows(id));
+CREATE POLICY tenant_isolation ON allocator.restaurants USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.service_closures USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.service_closures USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.services USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.services USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.special_days USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.special_days USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.staff_restaurants USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.staff_restaurants USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.table_adjacency USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.table_adjacency USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.table_blocks USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.table_blocks USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.table_combinations USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.table_combinations USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.tables USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.tables USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.tenant_members USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.tenant_members USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.waitlist USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.waitlist USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
-CREATE POLICY tenant_isolation ON allocator.zones USING (allocator.tenant_allows(restaurant_id));
+CREATE POLICY tenant_isolation ON allocator.zones USING (((( SELECT allocator.tenant_ids() AS tenant_ids) IS NULL) OR (restaurant_id = ANY (( SELECT allocator.tenant_ids() AS tenant_ids)::bigint[]))));
 
 ALTER TABLE allocator.tenant_members ENABLE ROW LEVEL SECURITY;
 
@@ -7813,6 +7845,12 @@ GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocat
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_ops;
 GRANT ALL ON FUNCTION allocator.tenant_allows(p_restaurant_id bigint) TO allocator_readonly;
+
+REVOKE ALL ON FUNCTION allocator.tenant_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION allocator.tenant_ids() TO allocator_app;
+GRANT ALL ON FUNCTION allocator.tenant_ids() TO allocator_console;
+GRANT ALL ON FUNCTION allocator.tenant_ids() TO allocator_ops;
+GRANT ALL ON FUNCTION allocator.tenant_ids() TO allocator_readonly;
 
 REVOKE ALL ON FUNCTION allocator.tenant_restricted() FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.tenant_restricted() TO allocator_app;

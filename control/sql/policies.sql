@@ -1,6 +1,8 @@
 -- Row level security policies: a tenant-restricted login sees only its restaurants' rows.
 -- Every allocator table with row level security enabled (a migration enables it) and a
--- restaurant_id column gets the same policy; restaurants itself is matched by its id.
+-- restaurant_id column gets the same policy; restaurants itself is matched by its id. The
+-- allowed ids are computed once per query (the scalar subqueries become InitPlans), so a
+-- scan pays one array lookup per row and the comparison can use an index.
 do $$
 declare
   v_table text;
@@ -16,10 +18,12 @@ begin
   loop
     execute pg_catalog.format('drop policy if exists tenant_isolation on allocator.%I', v_table);
     execute pg_catalog.format(
-      'create policy tenant_isolation on allocator.%I using (allocator.tenant_allows(restaurant_id))', v_table);
+      'create policy tenant_isolation on allocator.%I using ((select allocator.tenant_ids()) is null'
+      ' or restaurant_id = any ((select allocator.tenant_ids())::bigint[]))', v_table);
   end loop;
 end
 $$;
 
 drop policy if exists tenant_isolation on allocator.restaurants;
-create policy tenant_isolation on allocator.restaurants using (allocator.tenant_allows(id));
+create policy tenant_isolation on allocator.restaurants
+  using ((select allocator.tenant_ids()) is null or id = any ((select allocator.tenant_ids())::bigint[]));

@@ -50,6 +50,39 @@ $$;
 comment on function allocator.tenant_allows(bigint) is
   'Whether the session may use restaurant p_restaurant_id: always, unless its login is a member of allocator_tenant (then the restaurants tenant_members lists) or of allocator_console (then those of the staff member it acts for)';
 
+-- The restaurants this session may use, NULL when it is not restricted: what tenant_allows
+-- answers, as one array. Row level security policies read it once per query, through a
+-- scalar subquery (an InitPlan), instead of calling tenant_allows for every row.
+create or replace function allocator.tenant_ids() returns bigint[]
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_staff text;
+begin
+  if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = session_user) then
+    return null;
+  end if;
+  if pg_catalog.pg_has_role(session_user, 'allocator_console', 'MEMBER') then
+    v_staff := nullif(pg_catalog.current_setting('allocator.acting_staff', true), '');
+    return coalesce((select pg_catalog.array_agg(m.restaurant_id order by m.restaurant_id)
+                       from allocator.staff_restaurants m
+                       join allocator.staff s on s.login = m.login
+                      where m.login = v_staff and s.disabled_at is null), '{}');
+  end if;
+  if not pg_catalog.pg_has_role(session_user, 'allocator_tenant', 'MEMBER') then
+    return null;
+  end if;
+  return coalesce((select pg_catalog.array_agg(m.restaurant_id order by m.restaurant_id)
+                     from allocator.tenant_members m where m.role_name = session_user), '{}');
+end
+$$;
+
+comment on function allocator.tenant_ids() is
+  'The restaurant ids the session may use (those tenant_allows allows), or NULL when it is not restricted; read once per query by the row level security policies';
+
 -- Whether tenant_allows can say no to this session: the operator functions that work across
 -- restaurants (claiming, sweeping, reading events) ask once and filter only when it can.
 create or replace function allocator.tenant_restricted() returns boolean

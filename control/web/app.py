@@ -37,7 +37,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from control.web import auth
 from control.web.board import STATES, board_columns, floor_grid, heatmap, level, state_meta
-from control.web.db import ConsoleDB
+from control.web.db import ConsoleDB, Cursor
 
 HERE = Path(__file__).parent
 log = logging.getLogger("allocator.console")
@@ -550,7 +550,7 @@ def create_app(
     def restaurants(staff: auth.Staff) -> list[dict[str, Any]]:
         return db.all(staff.login, "restaurants")
 
-    def board_data(staff: auth.Staff, f: BoardFilters) -> dict[str, Any]:
+    def board_data(cur: Cursor, f: BoardFilters) -> dict[str, Any]:
         params = {
             "day": f.day,
             "restaurant_id": f.restaurant,
@@ -558,14 +558,17 @@ def create_app(
             "zone": f.zone,
             "per_state": 60,
         }
-        with db.acting(staff.login) as cur:
-            rows = cur.execute(_q("board"), params).fetchall()
+        rows = cur.execute(_q("board"), params).fetchall()
         return {"columns": board_columns(rows, f.state)}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def board(request: Request, staff: PageStaff, f: Filters) -> Response:
         query = urlencode({k: v for k, v in f.params().items() if v})
-        zones = db.all(staff.login, "zones", {"restaurant_id": f.restaurant})
+        # One transaction for the whole page.
+        with db.acting(staff.login) as cur:
+            mine = cur.execute(_q("restaurants")).fetchall()
+            zones = cur.execute(_q("zones"), {"restaurant_id": f.restaurant}).fetchall()
+            data = board_data(cur, f)
         return page(
             request,
             "board.html",
@@ -574,15 +577,17 @@ def create_app(
             restaurant=f.restaurant,
             state=f.state,
             zone=f.zone,
-            restaurants=restaurants(staff),
+            restaurants=mine,
             zones=sorted({z["name"] for z in zones}),
             query=query,
-            **board_data(staff, f),
+            **data,
         )
 
     @app.get("/board/cards", response_class=HTMLResponse, include_in_schema=False)
     def board_cards(request: Request, staff: PageStaff, f: Filters) -> Response:
-        return templates.TemplateResponse(request, "_board_columns.html", board_data(staff, f))
+        with db.acting(staff.login) as cur:
+            data = board_data(cur, f)
+        return templates.TemplateResponse(request, "_board_columns.html", data)
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review(

@@ -35,18 +35,24 @@ select s.state, s.terminal, s.description from allocator.booking_states s;
 
 -- name: board
 -- The bookings of one local day (each restaurant's own), with counts per state and at most
--- %(per_state)s cards per state, earliest first.
-with day as (
-  select b.restaurant_id, b.id, b.state, b.party_size, b.period, b.preferred_zone_id,
-         b.assignment_attempts, b.manual_review_reason, b.version, b.updated_at,
-         r.name as restaurant, r.timezone
-    from allocator.bookings b
-    join allocator.restaurants r on r.id = b.restaurant_id
-   where (%(restaurant_id)s::bigint is null or b.restaurant_id = %(restaurant_id)s)
-     and b.period && pg_catalog.tstzrange((%(day)s::date)::timestamp at time zone r.timezone,
-                                          (%(day)s::date + 1)::timestamp at time zone r.timezone)
-     and pg_catalog.lower(b.period) >= (%(day)s::date)::timestamp at time zone r.timezone
-     and (%(state)s::text is null or b.state = %(state)s)
+-- %(per_state)s cards per state, earliest first. Each restaurant's day is read through the
+-- index on (restaurant_id, starts_at).
+with mine as (
+  select r.id, r.name, r.timezone,
+         (%(day)s::date)::timestamp at time zone r.timezone as day_start,
+         (%(day)s::date + 1)::timestamp at time zone r.timezone as day_end
+    from allocator.restaurants r
+   where %(restaurant_id)s::bigint is null or r.id = %(restaurant_id)s
+), day as (
+  select b.restaurant_id, b.id, b.state, b.party_size, b.starts_at, b.preferred_zone_id,
+         b.assignment_attempts, b.manual_review_reason, b.version,
+         m.name as restaurant, m.timezone
+    from mine m
+   cross join lateral (
+     select b.* from allocator.bookings b
+      where b.restaurant_id = m.id and b.starts_at >= m.day_start and b.starts_at < m.day_end
+     offset 0) b
+   where (%(state)s::text is null or b.state = %(state)s)
      and (%(zone)s::text is null
           or exists (select 1 from allocator.zones z
                       where z.restaurant_id = b.restaurant_id and z.id = b.preferred_zone_id and z.name = %(zone)s)
@@ -56,11 +62,11 @@ with day as (
                       where a.restaurant_id = b.restaurant_id and a.booking_id = b.id and z.name = %(zone)s))
 ), ranked as (
   select d.*, pg_catalog.count(*) over (partition by d.state) as in_state,
-         pg_catalog.row_number() over (partition by d.state order by pg_catalog.lower(d.period), d.id) as n
+         pg_catalog.row_number() over (partition by d.state order by d.starts_at, d.id) as n
     from day d
 )
 select k.restaurant_id, k.id, k.state, k.party_size, k.restaurant,
-       pg_catalog.to_char(pg_catalog.lower(k.period) at time zone k.timezone, 'HH24:MI') as starts,
+       pg_catalog.to_char(k.starts_at at time zone k.timezone, 'HH24:MI') as starts,
        k.assignment_attempts as attempts, k.manual_review_reason as reason, k.version, k.in_state,
        (select pg_catalog.string_agg(t.label, '+' order by t.label)
           from allocator.allocations a
@@ -234,8 +240,12 @@ select o.restaurant_id, r.name as restaurant, o.day, o.status, o.moved, o.seated
  limit 10;
 
 -- name: watermark
--- The newest event this member can see: a page re-reads its rows when it changes.
-select coalesce((select e.id from allocator.events e order by e.id desc limit 1), 0) as id;
+-- The newest event this member can see: a page re-reads its rows when it changes. The newest
+-- of each of the member's restaurants, through the index on (restaurant_id, id).
+select coalesce(pg_catalog.max(m.id), 0) as id
+  from allocator.restaurants r
+ cross join lateral (select e.id from allocator.events e
+                      where e.restaurant_id = r.id order by e.id desc limit 1) m;
 
 -- name: create_booking
 select allocator.create_booking(p_restaurant_id => %(restaurant_id)s, p_party_size => %(party_size)s,

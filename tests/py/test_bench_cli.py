@@ -46,6 +46,16 @@ OPTIONS = {
         "--quick",
         "--strategy-weights",
     ),
+    "console": (
+        "--restaurants",
+        "--bookings-per-restaurant",
+        "--requests",
+        "--live",
+        "--other-days",
+        "--json",
+        "--keep",
+        "--seed",
+    ),
 }
 
 

@@ -36,8 +36,9 @@ select s.state, s.terminal, s.description from allocator.booking_states s;
 -- name: board
 -- The bookings of one local day (each restaurant's own), with counts per state and at most
 -- %(per_state)s cards per state, earliest first. Each restaurant's day is read through the
--- index on (restaurant_id, starts_at).
-with mine as (
+-- index on (restaurant_id, starts_at): the day's bounds are computed first (materialized),
+-- so the scan compares plain timestamps, which row level security lets reach the index.
+with mine as materialized (
   select r.id, r.name, r.timezone,
          (%(day)s::date)::timestamp at time zone r.timezone as day_start,
          (%(day)s::date + 1)::timestamp at time zone r.timezone as day_end

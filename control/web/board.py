@@ -129,7 +129,7 @@ def floor_grid(
         first = int((b["starts_at"] - start).total_seconds() // (SLOT_MINUTES * 60))
         last = -(-int((b["ends_at"] - start).total_seconds()) // (SLOT_MINUTES * 60))
         kind = (
-            b["kind"] if b["kind"] == "block" else ("hold" if b["status"] == "held" else "booking")
+            b["kind"] if b["kind"] == "block" else ("hold" if b["status"] == "hold" else "booking")
         )
         by_table[b["table_id"]].append(
             {

@@ -469,3 +469,48 @@ def test_a_superuser_over_tcp_is_refused_not_given_a_passwordless_login(
         pytest.skip("this server does not listen on TCP")
     with pytest.raises(NotConsoleLogin, match="CREATE ROLE"):
         console_conninfo(tcp)
+
+
+def test_the_floor_marks_bookings_holds_and_blocks(world: ConsoleWorld) -> None:
+    ann = world.api(world.a)
+    day = tomorrow_at(19, days=3)
+    confirmed = ann.post(
+        "/api/bookings",
+        json={
+            "restaurant_id": world.a.restaurant_id,
+            "party_size": 2,
+            "start": day.isoformat(),
+            "mode": "instant",
+        },
+    ).json()
+    held = create(ann, world.a.restaurant_id, 20)
+    with psycopg.connect(world.db, autocommit=True) as conn:
+        tables = dict(
+            conn.execute(
+                "select label, id from allocator.tables where restaurant_id = %s",
+                (world.a.restaurant_id,),
+            ).fetchall()
+        )
+        conn.execute(
+            "select allocator.block_tables(%s, %s, %s, %s, 'window repair')",
+            (world.a.restaurant_id, [tables["G1"]], day, day.replace(hour=21)),
+        )
+    with psycopg.connect(world.db, autocommit=True) as conn:
+        hold_day = tomorrow_at(20)
+        conn.execute(
+            "select allocator.hold_tables(%s, %s, 600)", (held["booking_id"], [tables["T3"]])
+        )
+    with contextlib.closing(sign_in(world.base, world.a)) as browser:
+        page = browser.get(
+            f"/floor?restaurant={world.a.restaurant_id}&date={day.date().isoformat()}"
+        ).text
+        assert (
+            f"#{confirmed['booking_id']}" in page and "Blocked 19:00–21:00: window repair" in page
+        )
+        assert "Occupancy this week" in page and "%</td>" in page
+        page = browser.get(
+            f"/floor?restaurant={world.a.restaurant_id}&date={hold_day.date().isoformat()}"
+        ).text
+        assert f"Hold #{held['booking_id']}" in page
+        detail = browser.get(f"/bookings/{held['booking_id']}").text
+        assert "hold" in detail and "booking.created" in detail

@@ -505,7 +505,7 @@ def test_the_floor_marks_bookings_holds_and_blocks(world: ConsoleWorld) -> None:
             f"/floor?restaurant={world.a.restaurant_id}&date={day.date().isoformat()}"
         ).text
         assert (
-            f"#{confirmed['booking_id']}" in page and "Blocked 19:00–21:00: window repair" in page
+            f"#{confirmed['booking_id']}" in page and "Blocked 19:00\u201321:00: window repair" in page
         )
         assert "Occupancy this week" in page and "%</td>" in page
         page = browser.get(

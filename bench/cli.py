@@ -264,6 +264,102 @@ def console(
 
 
 # ----------------------------------------------------------------------------------------
+# instant
+
+
+class DemandModel(StrEnum):
+    """``instant --model``."""
+
+    QUALITY = "quality"
+    HEAVY = "heavy"
+    ALL = "all"
+
+
+def scale_list(text: str) -> tuple[float, ...]:
+    """``--scales``: positive numbers separated by commas."""
+    hint = "positive numbers separated by commas, e.g. 0.5,1,1.5"
+    try:
+        scales = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(hint, param_hint="'--scales'") from None
+    if not scales or any(not x > 0 for x in scales):
+        raise typer.BadParameter(hint, param_hint="'--scales'")
+    return scales
+
+
+@app.command("instant")
+def instant(
+    restaurants: Annotated[
+        int | None, typer.Option(help="restaurants per demand model (default 6; 2 with --quick)")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="days per restaurant (default 10; 4 with --quick)")
+    ] = None,
+    warmup: Annotated[
+        int, typer.Option(help="first days of each restaurant that only build history")
+    ] = 2,
+    model: Annotated[DemandModel, typer.Option(help="demand model")] = DemandModel.ALL,
+    theta: Annotated[float, typer.Option(help="bid prices' multiplier")] = 1.0,
+    forecast: Annotated[
+        float, typer.Option(help="re-solved bid prices: demand forecast scale")
+    ] = 1.0,
+    resolve_every: Annotated[
+        int, typer.Option(help="re-solved bid prices: requests between two solves of a service")
+    ] = 10,
+    scales: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST", help="sensitivity scales (default 0.5,0.75,0.9,1,1.1,1.25,1.5)"
+        ),
+    ] = None,
+    sensitivity_every: Annotated[
+        int, typer.Option(help="sensitivity runs on every n-th evaluated day (0: none)")
+    ] = 4,
+    workers: Annotated[int, typer.Option(help="processes (one restaurant at a time each)")] = 2,
+    seed: Annotated[int, typer.Option()] = 1,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="small restaurants, few days, for tests")
+    ] = False,
+    write_json: Annotated[
+        bool,
+        typer.Option("--json", help="print the figures as JSON on stdout (the tables on stderr)"),
+    ] = False,
+) -> None:
+    """Instant admission that protects the peak: first-fit, the engine, flexible tables and
+    bid prices against the hindsight optimum (a simulation, no database)."""
+    restaurants = restaurants if restaurants is not None else (2 if quick else 6)
+    days = days if days is not None else (4 if quick else 10)
+    for name, value, least in (
+        ("--restaurants", restaurants, 1),
+        ("--warmup", warmup, 0),
+        ("--days", days, warmup + 1),
+        ("--resolve-every", resolve_every, 1),
+        ("--sensitivity-every", sensitivity_every, 0),
+        ("--workers", workers, 1),
+    ):
+        if value < least:
+            raise typer.BadParameter(f"must be at least {least}", param_hint=f"'{name}'")
+    from bench import instant as bench_instant
+
+    settings = bench_instant.Settings(
+        restaurants=restaurants,
+        days=days,
+        warmup=warmup,
+        seed=seed,
+        models=bench_instant.MODELS if model is DemandModel.ALL else (model.value,),
+        theta=theta,
+        forecast=forecast,
+        resolve_every=resolve_every,
+        scales=scale_list(scales) if scales is not None else bench_instant.SCALES,
+        sensitivity_every=sensitivity_every,
+        workers=workers,
+        quick=quick,
+        json=write_json,
+    )
+    raise typer.Exit(bench_instant.run(settings))
+
+
+# ----------------------------------------------------------------------------------------
 # Entry points
 
 

@@ -46,6 +46,16 @@ OPTIONS = {
         "--quick",
         "--strategy-weights",
     ),
+    "instant": (
+        "--restaurants",
+        "--days",
+        "--warmup",
+        "--model",
+        "--sensitivity-every",
+        "--quick",
+        "--json",
+        "--seed",
+    ),
     "console": (
         "--restaurants",
         "--bookings-per-restaurant",

@@ -635,7 +635,11 @@ def create_app(
         csrf_token: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
         check_csrf(request, staff, csrf_token)
-        table_ids = [int(t) for t in plan.split(",") if t.strip().isdigit()][:6] or None
+        # The chosen tables go only with the actions that seat; a requeue or a decline made
+        # with a table still ticked ignores it.
+        table_ids = None
+        if action in ("force_confirm", "manual_assign"):
+            table_ids = [int(t) for t in plan.split(",") if t.strip().isdigit()][:6] or None
         to = ACTION_TARGETS[action]
         try:
             if not reason.strip():

@@ -101,11 +101,17 @@ def test_a_member_sees_and_changes_only_their_restaurants(world: ConsoleWorld) -
     ):
         assert answer.status_code == 404, answer.text
         assert error_of(answer)["sqlstate"] == "RA002"
-    assert row(world, bid) == before, "another restaurant's booking did not change"
     # The signed-in pages say the same.
     with contextlib.closing(sign_in(world.base, world.a)) as browser:
         assert browser.get(f"/bookings/{bid}").status_code == 404
         assert browser.get(f"/review/{bid}").status_code == 404
+        for action in ("requeue", "decline", "force_confirm"):
+            form = browser.post(
+                f"/review/{bid}",
+                data={"action": action, "reason": "x", "plan": "1", "csrf_token": browser.csrf},
+            )  # type: ignore[attr-defined]
+            assert form.status_code == 303 and form.headers["location"] == f"/review/{bid}"
+            assert f"booking {bid} does not exist" in browser.get("/review").text
         for path in (
             "/",
             "/review",
@@ -117,6 +123,7 @@ def test_a_member_sees_and_changes_only_their_restaurants(world: ConsoleWorld) -
             page = browser.get(path)
             assert page.status_code == 200, path
             assert world.b.name not in page.text and "Console B" not in page.text, path
+    assert row(world, bid) == before, "another restaurant's booking did not change"
 
 
 def test_create_find_slots_state_and_cancel(world: ConsoleWorld) -> None:
@@ -505,7 +512,8 @@ def test_the_floor_marks_bookings_holds_and_blocks(world: ConsoleWorld) -> None:
             f"/floor?restaurant={world.a.restaurant_id}&date={day.date().isoformat()}"
         ).text
         assert (
-            f"#{confirmed['booking_id']}" in page and "Blocked 19:00\u201321:00: window repair" in page
+            f"#{confirmed['booking_id']}" in page
+            and "Blocked 19:00\u201321:00: window repair" in page
         )
         assert "Occupancy this week" in page and "%</td>" in page
         page = browser.get(

@@ -110,7 +110,7 @@ def db_error(db: ConsoleDB, err: psycopg.Error) -> ApiError:
         # Refused before it reached the server, e.g. a NUL character in a text value.
         return ApiError(422, "invalid_argument", str(err), "RA001")
     if state in db.http_status:
-        name = _NAMES.get(state, "error")
+        name = db.error_names.get(state, "error")
         return ApiError(
             db.http_status[state],
             name,
@@ -127,9 +127,6 @@ def db_error(db: ConsoleDB, err: psycopg.Error) -> ApiError:
             return ApiError(status, name, message, state or None)
     log.error("unexpected database error %s", state, exc_info=err)
     return ApiError(500, "internal", "internal error", None)
-
-
-_NAMES: dict[str, str] = {}
 
 
 class BookingIn(BaseModel):
@@ -300,7 +297,6 @@ def create_app(
     session_seconds: int = auth.SESSION_SECONDS,
 ) -> FastAPI:
     """The application. ``conninfo`` (the console login's) enables LISTEN wake-ups."""
-    _NAMES.update(_error_names(db))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(state_meta=state_meta, STATES=STATES, level=level)
     wakeups = Wakeups(conninfo) if conninfo else None
@@ -860,11 +856,6 @@ def _q(name: str) -> str:
     from control.web.db import q
 
     return q(name)
-
-
-def _error_names(db: ConsoleDB) -> dict[str, str]:
-    with db.acting(None) as cur:
-        return {r["sqlstate"]: r["name"] for r in cur.execute(_q("error_statuses")).fetchall()}
 
 
 def csrf_of(request: Request) -> str:

@@ -96,6 +96,7 @@ class ConsoleDB:
 
     pool: ConnectionPool[psycopg.Connection[Row]]
     http_status: dict[str, int]
+    error_names: dict[str, str]
 
     @classmethod
     def open(cls, conninfo: str, *, max_size: int = 10) -> ConsoleDB:
@@ -115,11 +116,12 @@ class ConsoleDB:
                 raise NotConsoleLogin(
                     f"{who['login']} must be a non-superuser member of {CONSOLE_ROLE}"
                 )
-            statuses = {
-                row["sqlstate"]: row["http_status"]
-                for row in conn.execute(q("error_statuses")).fetchall()
-            }
-        return cls(pool=pool, http_status=statuses)
+            codes = conn.execute(q("error_statuses")).fetchall()
+        return cls(
+            pool=pool,
+            http_status={row["sqlstate"]: row["http_status"] for row in codes},
+            error_names={row["sqlstate"]: row["name"] for row in codes},
+        )
 
     def close(self) -> None:
         self.pool.close()

@@ -668,12 +668,14 @@ $$;
 COMMENT ON FUNCTION allocator.block_tables(p_restaurant_id bigint, p_table_ids bigint[], p_from timestamp with time zone, p_to timestamp with time zone, p_reason text, p_actor text) IS 'Block tables from p_from to p_to with a reason (at most 90 days): nobody is seated on them then. Bookings confirmed on them are seated elsewhere in the same transaction, or sent to manual review with reason table_blocked; refused (RA003) over a seated party, a live hold or another block';
 
 CREATE FUNCTION allocator.blocked_period(p_booking allocator.bookings) RETURNS tstzrange
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-  select pg_catalog.tstzrange(pg_catalog.lower(p_booking.period),
-           pg_catalog.upper(p_booking.period)
-             + pg_catalog.make_interval(mins => (r.settings ->> 'buffer_minutes')::integer), '[)')
-    from allocator.restaurants r where r.id = p_booking.restaurant_id
+begin
+  return (select pg_catalog.tstzrange(pg_catalog.lower(p_booking.period),
+                   pg_catalog.upper(p_booking.period)
+                     + pg_catalog.make_interval(mins => (r.settings ->> 'buffer_minutes')::integer), '[)')
+            from allocator.restaurants r where r.id = p_booking.restaurant_id);
+end
 $$;
 
 COMMENT ON FUNCTION allocator.blocked_period(p_booking allocator.bookings) IS 'The booking''s period extended by the restaurant''s buffer_minutes: how long its tables are taken';
@@ -773,9 +775,12 @@ $$;
 COMMENT ON FUNCTION allocator.booking_history(p_booking_id bigint) IS 'The state changes of a booking, oldest first: version, from, to, actor, reason, metadata, time';
 
 CREATE FUNCTION allocator.booking_json(p_booking allocator.bookings) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-  select pg_catalog.jsonb_build_object(
+begin
+  -- PL/pgSQL, as the small functions the RPCs call on every booking: the plan of a SQL
+  -- function that is not inlined is made again at every call.
+  return pg_catalog.jsonb_build_object(
     'booking_id', p_booking.id,
     'restaurant_id', p_booking.restaurant_id,
     'state', p_booking.state,
@@ -787,7 +792,8 @@ CREATE FUNCTION allocator.booking_json(p_booking allocator.bookings) RETURNS jso
     'manual_review_reason', p_booking.manual_review_reason,
     'tables', (select coalesce(pg_catalog.jsonb_agg(a.table_id order by a.table_id), '[]'::jsonb)
                  from allocator.allocations a
-                where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id))
+                where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id));
+end
 $$;
 
 COMMENT ON FUNCTION allocator.booking_json(p_booking allocator.bookings) IS 'A booking as the jsonb the RPCs return (ids, state, version, party, start, end, tables)';
@@ -955,42 +961,73 @@ COMMENT ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_ver
 
 CREATE FUNCTION allocator.candidates(p_booking allocator.bookings, p_include_holds boolean DEFAULT true) RETURNS TABLE(table_ids bigint[], table_count integer, min_capacity integer, max_capacity integer, score numeric, strategy text, scores jsonb)
     LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
+declare
+  v_settings jsonb;
+  v_zone bigint;
+  v_span tstzrange;
+  v_w numeric[];
+  v_limit integer := allocator.limit_of('scored_candidates');
 begin
-  -- PL/pgSQL, not SQL: its plan is kept for the session instead of made at every call.
+  -- PL/pgSQL, not SQL, and one generic plan: the plan is made once for the session, not at
+  -- every call (a custom plan for each restaurant cost more than running it). The
+  -- restaurant's settings are read once, so the overlap conditions below are index conditions
+  -- on a known range, and every plan's score is arithmetic on its own row (no subquery per
+  -- strategy).
+  select r.settings,
+         coalesce(p_booking.preferred_zone_id,
+                  (select z.id from allocator.zones z
+                    where z.restaurant_id = r.id and z.name = r.settings ->> 'preferred_zone'))
+    into v_settings, v_zone
+    from allocator.restaurants r where r.id = p_booking.restaurant_id;
+  v_span := pg_catalog.tstzrange(pg_catalog.lower(p_booking.period),
+    pg_catalog.upper(p_booking.period) + pg_catalog.make_interval(mins => (v_settings ->> 'buffer_minutes')::integer),
+    '[)');
+  v_w := array[(v_settings #>> '{strategy_weights,optimal_fit}')::numeric,
+               (v_settings #>> '{strategy_weights,adjacency}')::numeric,
+               (v_settings #>> '{strategy_weights,zone_preference}')::numeric,
+               (v_settings #>> '{strategy_weights,load_balancing}')::numeric,
+               (v_settings #>> '{strategy_weights,historical_success}')::numeric];
   return query
-  with restaurant as (
-    select r.settings -> 'strategy_weights' as w,
-           coalesce(p_booking.preferred_zone_id,
-                    (select z.id from allocator.zones z
-                      where z.restaurant_id = r.id and z.name = r.settings ->> 'preferred_zone')) as zone_id
-      from allocator.restaurants r where r.id = p_booking.restaurant_id
-  ), fitting as (
-    select a.table_ids, a.table_count, a.min_capacity, a.max_capacity
-      from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
-     where a.min_capacity <= p_booking.party_size and a.max_capacity >= p_booking.party_size
-     order by a.max_capacity, a.table_count, a.table_ids
-     limit allocator.limit_of('scored_candidates')
-  ), placed as (
-    -- The zones of the plans that are scored, as availability() gives them; read after the
-    -- limit, not for every free plan.
-    select f.*,
-           (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
-              from allocator.tables t
-             where t.restaurant_id = p_booking.restaurant_id and t.id = any (f.table_ids)) as zone_ids
-      from fitting f
-  ), zone_seats as materialized (
-    select t.zone_id, sum(t.max_capacity)::numeric as seats
-      from allocator.tables t
-     where t.restaurant_id = p_booking.restaurant_id and t.active and t.zone_id is not null
+  with busy as materialized (
+    -- What availability() leaves out: allocations over the period plus the buffer (confirmed,
+    -- and live holds unless p_include_holds is false) and blocks.
+    select a.table_id, a.kind = 'confirmed' as confirmed
+      from allocator.allocations a
+     where a.restaurant_id = p_booking.restaurant_id and a.period && v_span
+       and (a.kind = 'confirmed' or (p_include_holds and a.expires_at > allocator.now()))
+    union all
+    select k.table_id, false
+      from allocator.table_blocks k
+     where k.restaurant_id = p_booking.restaurant_id and k.period && v_span
+  ), busy_ids as materialized (
+    select coalesce(pg_catalog.array_agg(b.table_id), '{}') as ids from busy b
+  ), tabs as materialized (
+    select t.id, t.min_capacity, t.max_capacity, t.zone_id, t.active
+      from allocator.tables t where t.restaurant_id = p_booking.restaurant_id
+  ), fitting as materialized (
+    select u.table_ids, u.table_count, u.min_capacity, u.max_capacity
+      from (select array[t.id] as table_ids, 1 as table_count, t.min_capacity, t.max_capacity
+              from tabs t, busy_ids
+             where t.active and not (t.id = any (busy_ids.ids))
+            union all
+            select c.table_ids, c.table_count, c.min_capacity, c.max_capacity
+              from allocator.table_combinations c, busy_ids
+             where c.restaurant_id = p_booking.restaurant_id and not (c.table_ids && busy_ids.ids)) u
+     where u.min_capacity <= p_booking.party_size and u.max_capacity >= p_booking.party_size
+     order by u.max_capacity, u.table_count, u.table_ids
+     limit v_limit
+  ), zones as materialized (
+    -- Each zone with active tables: their seats, and the seats of its tables that confirmed
+    -- allocations over the period take.
+    select t.zone_id, sum(t.max_capacity) filter (where t.active)::numeric as seats,
+           coalesce(sum(t.max_capacity * (select pg_catalog.count(*) from busy b
+                                           where b.confirmed and b.table_id = t.id)), 0)::numeric as taken
+      from tabs t where t.zone_id is not null
      group by t.zone_id
-  ), zone_taken as materialized (
-    select t.zone_id, sum(t.max_capacity)::numeric as seats
-      from allocator.taken_allocations(p_booking.restaurant_id, p_booking.period, false) a
-      join allocator.tables t on t.restaurant_id = a.restaurant_id and t.id = a.table_id
-     where t.zone_id is not null
-     group by t.zone_id
+    having pg_catalog.bool_or(t.active)
   ), history as materialized (
     select h.table_ids, pg_catalog.count(*) filter (where h.result = 'confirmed') as ok, pg_catalog.count(*) as n
       from allocator.booking_assignment_attempts h
@@ -998,42 +1035,42 @@ begin
        and h.created_at > allocator.now() - interval '30 days'
        and h.table_ids is not null and h.result in ('confirmed', 'conflict')
      group by h.table_ids
+  ), placed as materialized (
+    -- The zones of the plans that are scored.
+    select f.*,
+           case when f.table_count = 1
+                then coalesce((select array[t.zone_id] from tabs t
+                                where t.id = f.table_ids[1] and t.zone_id is not null), '{}')
+                else (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
+                        from tabs t where t.id = any (f.table_ids)) end as zone_ids
+      from fitting f
   ), scored as materialized (
-    select f.table_ids, f.table_count, f.min_capacity, f.max_capacity,
-           pg_catalog.round(p_booking.party_size::numeric / f.max_capacity, 6) as optimal_fit,
-           pg_catalog.round(1.0 / f.table_count, 6) as adjacency,
-           case when restaurant.zone_id is not null and f.zone_ids = array[restaurant.zone_id] then 1.0 else 0.0 end
-             as zone_preference,
-           pg_catalog.round(1 - coalesce(
-             (select sum(coalesce(zt.seats, 0)) / nullif(sum(zs.seats), 0)
-                from zone_seats zs left join zone_taken zt on zt.zone_id = zs.zone_id
-               where zs.zone_id = any (f.zone_ids)), 0), 6) as load_balancing,
-           pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as historical_success,
-           restaurant.w
-      from placed f
-     cross join restaurant
-      left join history h on h.table_ids = f.table_ids
-  ), weighted as (
+    -- Each strategy's score in [0, 1] (v1 .. v5), and weighted (p1 .. p5).
+    select s.*, v_w[1] * s.v1 as p1, v_w[2] * s.v2 as p2, v_w[3] * s.v3 as p3, v_w[4] * s.v4 as p4,
+           v_w[5] * s.v5 as p5
+      from (select f.table_ids, f.table_count, f.min_capacity, f.max_capacity,
+                   pg_catalog.round(p_booking.party_size::numeric / f.max_capacity, 6) as v1,
+                   pg_catalog.round(1.0 / f.table_count, 6) as v2,
+                   case when v_zone is not null and f.zone_ids = array[v_zone] then 1.0 else 0.0 end as v3,
+                   pg_catalog.round(1 - coalesce((select sum(z.taken) / nullif(sum(z.seats), 0) from zones z
+                                                   where z.zone_id = any (f.zone_ids)), 0), 6) as v4,
+                   pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as v5
+              from placed f left join history h on h.table_ids = f.table_ids) s
+  ), ranked as (
+    -- The weighted mean, and the strategy contributing most (ties: the earlier strategy).
     select s.*,
-           pg_catalog.jsonb_build_object(
-             'optimal_fit', s.optimal_fit, 'adjacency', s.adjacency, 'zone_preference', s.zone_preference,
-             'load_balancing', s.load_balancing, 'historical_success', s.historical_success) as scores,
-           (select pg_catalog.round(sum((s.w ->> k)::numeric * v) / nullif(sum((s.w ->> k)::numeric), 0), 6)
-              from (values ('optimal_fit', s.optimal_fit), ('adjacency', s.adjacency),
-                           ('zone_preference', s.zone_preference), ('load_balancing', s.load_balancing),
-                           ('historical_success', s.historical_success)) as x(k, v)) as score,
-           (select x.k
-              from (values ('optimal_fit', s.optimal_fit), ('adjacency', s.adjacency),
-                           ('zone_preference', s.zone_preference), ('load_balancing', s.load_balancing),
-                           ('historical_success', s.historical_success)) as x(k, v)
-             order by (s.w ->> x.k)::numeric * x.v desc, allocator.strategy_priority(x.k)
-             limit 1) as strategy
+           pg_catalog.round((s.p1 + s.p2 + s.p3 + s.p4 + s.p5) / nullif(v_w[1] + v_w[2] + v_w[3] + v_w[4] + v_w[5], 0), 6)
+             as score,
+           case greatest(s.p1, s.p2, s.p3, s.p4, s.p5)
+             when s.p1 then 'optimal_fit' when s.p2 then 'adjacency' when s.p3 then 'zone_preference'
+             when s.p4 then 'load_balancing' else 'historical_success' end as strategy
       from scored s
   )
-  select w.table_ids, w.table_count, w.min_capacity, w.max_capacity, coalesce(w.score, w.optimal_fit),
-         w.strategy, w.scores
-    from weighted w
-   order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids;
+  select r.table_ids, r.table_count, r.min_capacity, r.max_capacity, coalesce(r.score, r.v1), r.strategy,
+         pg_catalog.jsonb_build_object('optimal_fit', r.v1, 'adjacency', r.v2, 'zone_preference', r.v3,
+           'load_balancing', r.v4, 'historical_success', r.v5)
+    from ranked r
+   order by coalesce(r.score, r.v1) desc, allocator.strategy_priority(r.strategy), r.table_ids;
 end
 $$;
 
@@ -3706,30 +3743,67 @@ COMMENT ON FUNCTION allocator.on_layout_change() IS 'Trigger: recompute table co
 
 CREATE FUNCTION allocator.open_slots(p_restaurant allocator.restaurants, p_party_size integer, p_from timestamp with time zone, p_to timestamp with time zone, p_zone_id bigint) RETURNS TABLE(start timestamp with time zone, service text)
     LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
   v_from timestamptz := greatest(p_from, allocator.now());
+  v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
 begin
   return query
-  select g.start, (g.service).name
-    from (select distinct on (x.start) x.start, h.service
-            from allocator.service_hours(p_restaurant, (v_from at time zone p_restaurant.timezone)::date,
-                                         (p_to at time zone p_restaurant.timezone)::date) h
-           cross join lateral pg_catalog.generate_series(h.day + h.opens, h.day + h.last_seating,
-                                                          interval '15 minutes') t(local)
-           cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
-           where x.start >= v_from and x.start <= p_to
-           order by x.start, h.opens, (h.service).id) g
-   where allocator.pacing_allows(p_restaurant, g.service, g.start, p_party_size)
-     and exists (select 1
-                   from allocator.availability(p_restaurant.id,
-                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(
-                            mins => allocator.party_turn_minutes(p_restaurant, g.service, p_party_size)), '[)'),
-                          true) a
-                  where a.min_capacity <= p_party_size and a.max_capacity >= p_party_size
-                    and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
-   order by g.start;
+  with grid as materialized (
+    select distinct on (x.start) x.start, h.service
+      from allocator.service_hours(p_restaurant, (v_from at time zone p_restaurant.timezone)::date,
+                                   (p_to at time zone p_restaurant.timezone)::date) h
+     cross join lateral pg_catalog.generate_series(h.day + h.opens, h.day + h.last_seating,
+                                                    interval '15 minutes') t(local)
+     cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
+     where x.start >= v_from and x.start <= p_to
+     order by x.start, h.opens, (h.service).id
+  ), turns as materialized (
+    -- The party's turn time in each service, worked out once per service.
+    select s.id, pg_catalog.make_interval(mins => allocator.party_turn_minutes(p_restaurant, s.service, p_party_size)) as turn
+      from (select distinct on ((g.service).id) (g.service).id, g.service from grid g) s
+  ), spans as materialized (
+    select g.start, g.service, pg_catalog.tstzrange(g.start, g.start + t.turn + v_buffer, '[)') as span
+      from grid g join turns t on t.id = (g.service).id
+  ), reach as materialized (
+    select pg_catalog.tstzrange(min(pg_catalog.lower(s.span)), max(pg_catalog.upper(s.span)), '[)') as span
+      from spans s
+  ), busy as materialized (
+    -- As taken_allocations(): confirmed allocations and live holds; and blocks.
+    select a.table_id, a.period
+      from allocator.allocations a, reach
+     where a.restaurant_id = p_restaurant.id and a.period && reach.span
+       and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+    union all
+    select k.table_id, k.period
+      from allocator.table_blocks k, reach
+     where k.restaurant_id = p_restaurant.id and k.period && reach.span
+  ), plans as materialized (
+    -- The active tables and the combinations that seat the party (all in p_zone_id when given).
+    select array[t.id] as table_ids
+      from allocator.tables t
+     where t.restaurant_id = p_restaurant.id and t.active
+       and t.min_capacity <= p_party_size and t.max_capacity >= p_party_size
+       and (p_zone_id is null or t.zone_id = p_zone_id)
+    union all
+    select c.table_ids
+      from allocator.table_combinations c
+     where c.restaurant_id = p_restaurant.id
+       and c.min_capacity <= p_party_size and c.max_capacity >= p_party_size
+       and (p_zone_id is null
+            or (select pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null)
+                  from allocator.tables t where t.restaurant_id = p_restaurant.id and t.id = any (c.table_ids))
+               = array[p_zone_id])
+  )
+  select s.start, (s.service).name
+    from spans s
+   cross join lateral (select coalesce(pg_catalog.array_agg(b.table_id), '{}') as ids
+                         from busy b where b.period && s.span) taken
+   where exists (select 1 from plans p where not (p.table_ids && taken.ids))
+     and allocator.pacing_allows(p_restaurant, s.service, s.start, p_party_size)
+   order by s.start;
 end
 $$;
 
@@ -3948,10 +4022,12 @@ $_$;
 COMMENT ON FUNCTION allocator.optimize_day_solve(p_restaurant_id bigint, p_date date, p_time_limit_ms integer) IS 'The PL/Python part of optimize_day (reads the day, solves it); called only by optimize_day';
 
 CREATE FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer DEFAULT NULL::integer, p_strategy text DEFAULT NULL::text, p_table_ids bigint[] DEFAULT NULL::bigint[], p_booking_id bigint DEFAULT NULL::bigint) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     AS $$
-  select pg_catalog.jsonb_build_object('outcome', p_outcome, 'reason', p_reason, 'delay_ms', p_delay_ms,
-    'attempt', p_attempt, 'strategy', p_strategy, 'tables', pg_catalog.to_jsonb(p_table_ids), 'booking_id', p_booking_id)
+begin
+  return pg_catalog.jsonb_build_object('outcome', p_outcome, 'reason', p_reason, 'delay_ms', p_delay_ms,
+    'attempt', p_attempt, 'strategy', p_strategy, 'tables', pg_catalog.to_jsonb(p_table_ids), 'booking_id', p_booking_id);
+end
 $$;
 
 COMMENT ON FUNCTION allocator.outcome(p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer, p_strategy text, p_table_ids bigint[], p_booking_id bigint) IS 'The jsonb process_booking returns';
@@ -3986,27 +4062,31 @@ $$;
 COMMENT ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurants, p_service allocator.services, p_start timestamp with time zone, p_party_size integer, p_exclude_booking bigint) IS 'Whether the covers and parties starting in the 15-minute slot of p_start (but p_exclude_booking), plus this party, stay within the service''s pacing';
 
 CREATE FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-  select exists (select 1 from allocator.tables t
+begin
+  return exists (select 1 from allocator.tables t
                   where t.restaurant_id = p_restaurant_id and t.active
                     and p_party_size between t.min_capacity and t.max_capacity)
       or exists (select 1 from allocator.table_combinations c
                   where c.restaurant_id = p_restaurant_id
-                    and p_party_size between c.min_capacity and c.max_capacity)
+                    and p_party_size between c.min_capacity and c.max_capacity);
+end
 $$;
 
 COMMENT ON FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) IS 'Whether some active table or combination of the restaurant can seat a party of this size';
 
 CREATE FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) RETURNS integer
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-  select coalesce(
+begin
+  return coalesce(
     case when p_service.turn_minutes is not null
          then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
     case when (p_restaurant.settings #>> '{floor,predicted_turns}')::boolean
          then allocator.predicted_turn_minutes(p_restaurant, p_service, p_party_size) end,
-    allocator.turn_minutes(p_restaurant.settings, p_party_size))
+    allocator.turn_minutes(p_restaurant.settings, p_party_size));
+end
 $$;
 
 COMMENT ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) IS 'Turn time in minutes of a party in a service: the service''s own turn_minutes, else the learned turn time when floor.predicted_turns is on, else the restaurant''s setting (a NULL service: no service)';
@@ -4077,13 +4157,20 @@ $$;
 COMMENT ON FUNCTION allocator.plan_booking(p_booking_id bigint, p_limit integer) IS 'The best plans for a booking, ranked, with each strategy''s score; writes nothing';
 
 CREATE FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) RETURNS timestamp with time zone
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-  select c.at
-    from (select (((p_start at time zone p_timezone)::date
-                   + (p_settings #>> '{pooling,cutoff}')::time) at time zone p_timezone) as at) c
-   where coalesce((p_settings #>> '{pooling,enabled}')::boolean, false)
-     and p_start > c.at + pg_catalog.make_interval(mins => (p_settings #>> '{pooling,fallback_minutes}')::integer)
+declare
+  v_at timestamptz;
+begin
+  if not coalesce((p_settings #>> '{pooling,enabled}')::boolean, false) then
+    return null;
+  end if;
+  v_at := ((p_start at time zone p_timezone)::date + (p_settings #>> '{pooling,cutoff}')::time) at time zone p_timezone;
+  if p_start > v_at + pg_catalog.make_interval(mins => (p_settings #>> '{pooling,fallback_minutes}')::integer) then
+    return v_at;
+  end if;
+  return null;
+end
 $$;
 
 COMMENT ON FUNCTION allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamp with time zone) IS 'When a booking starting at p_start stops waiting for the day''s pool: the pooling.cutoff local time of its day; null if the restaurant does not pool or the booking starts within pooling.fallback_minutes of the cut-off';
@@ -5193,6 +5280,7 @@ COMMENT ON FUNCTION allocator.seat_walk_in(p_restaurant_id bigint, p_party_size 
 
 CREATE FUNCTION allocator.service_at(p_restaurant allocator.restaurants, p_start timestamp with time zone) RETURNS allocator.services
     LANGUAGE plpgsql STABLE
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
   v_local timestamp := p_start at time zone p_restaurant.timezone;
@@ -5785,13 +5873,15 @@ $$;
 COMMENT ON FUNCTION allocator.transition_path(p_booking_id bigint, p_expected_version integer, p_states text[], p_actor text, p_reasons text[], p_metadata jsonb[], p_attempts integer, p_strategy text) IS 'Move a booking through p_states in order if every step is allowed and it is at p_expected_version: one version, history row and event per state (p_reasons, p_metadata per step), written together, with the engine''s attempt count and strategy when given; with transition, the only writer of bookings.state';
 
 CREATE FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     AS $$
-  select coalesce(
+begin
+  return coalesce(
     (select t.value::int from pg_catalog.jsonb_each_text(p_settings -> 'turn_minutes') t
       where t.key::int >= p_party_size order by t.key::int limit 1),
     (select t.value::int from pg_catalog.jsonb_each_text(p_settings -> 'turn_minutes') t
-      order by t.key::int desc limit 1))
+      order by t.key::int desc limit 1));
+end
 $$;
 
 COMMENT ON FUNCTION allocator.turn_minutes(p_settings jsonb, p_party_size integer) IS 'Turn time in minutes for a party of p_party_size under the given restaurant settings';

@@ -119,42 +119,73 @@ returns table (
 )
 language plpgsql
 stable
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
+declare
+  v_settings jsonb;
+  v_zone bigint;
+  v_span tstzrange;
+  v_w numeric[];
+  v_limit integer := allocator.limit_of('scored_candidates');
 begin
-  -- PL/pgSQL, not SQL: its plan is kept for the session instead of made at every call.
+  -- PL/pgSQL, not SQL, and one generic plan: the plan is made once for the session, not at
+  -- every call (a custom plan for each restaurant cost more than running it). The
+  -- restaurant's settings are read once, so the overlap conditions below are index conditions
+  -- on a known range, and every plan's score is arithmetic on its own row (no subquery per
+  -- strategy).
+  select r.settings,
+         coalesce(p_booking.preferred_zone_id,
+                  (select z.id from allocator.zones z
+                    where z.restaurant_id = r.id and z.name = r.settings ->> 'preferred_zone'))
+    into v_settings, v_zone
+    from allocator.restaurants r where r.id = p_booking.restaurant_id;
+  v_span := pg_catalog.tstzrange(pg_catalog.lower(p_booking.period),
+    pg_catalog.upper(p_booking.period) + pg_catalog.make_interval(mins => (v_settings ->> 'buffer_minutes')::integer),
+    '[)');
+  v_w := array[(v_settings #>> '{strategy_weights,optimal_fit}')::numeric,
+               (v_settings #>> '{strategy_weights,adjacency}')::numeric,
+               (v_settings #>> '{strategy_weights,zone_preference}')::numeric,
+               (v_settings #>> '{strategy_weights,load_balancing}')::numeric,
+               (v_settings #>> '{strategy_weights,historical_success}')::numeric];
   return query
-  with restaurant as (
-    select r.settings -> 'strategy_weights' as w,
-           coalesce(p_booking.preferred_zone_id,
-                    (select z.id from allocator.zones z
-                      where z.restaurant_id = r.id and z.name = r.settings ->> 'preferred_zone')) as zone_id
-      from allocator.restaurants r where r.id = p_booking.restaurant_id
-  ), fitting as (
-    select a.table_ids, a.table_count, a.min_capacity, a.max_capacity
-      from allocator.availability(p_booking.restaurant_id, p_booking.period, p_include_holds) a
-     where a.min_capacity <= p_booking.party_size and a.max_capacity >= p_booking.party_size
-     order by a.max_capacity, a.table_count, a.table_ids
-     limit allocator.limit_of('scored_candidates')
-  ), placed as (
-    -- The zones of the plans that are scored, as availability() gives them; read after the
-    -- limit, not for every free plan.
-    select f.*,
-           (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
-              from allocator.tables t
-             where t.restaurant_id = p_booking.restaurant_id and t.id = any (f.table_ids)) as zone_ids
-      from fitting f
-  ), zone_seats as materialized (
-    select t.zone_id, sum(t.max_capacity)::numeric as seats
-      from allocator.tables t
-     where t.restaurant_id = p_booking.restaurant_id and t.active and t.zone_id is not null
+  with busy as materialized (
+    -- What availability() leaves out: allocations over the period plus the buffer (confirmed,
+    -- and live holds unless p_include_holds is false) and blocks.
+    select a.table_id, a.kind = 'confirmed' as confirmed
+      from allocator.allocations a
+     where a.restaurant_id = p_booking.restaurant_id and a.period && v_span
+       and (a.kind = 'confirmed' or (p_include_holds and a.expires_at > allocator.now()))
+    union all
+    select k.table_id, false
+      from allocator.table_blocks k
+     where k.restaurant_id = p_booking.restaurant_id and k.period && v_span
+  ), busy_ids as materialized (
+    select coalesce(pg_catalog.array_agg(b.table_id), '{}') as ids from busy b
+  ), tabs as materialized (
+    select t.id, t.min_capacity, t.max_capacity, t.zone_id, t.active
+      from allocator.tables t where t.restaurant_id = p_booking.restaurant_id
+  ), fitting as materialized (
+    select u.table_ids, u.table_count, u.min_capacity, u.max_capacity
+      from (select array[t.id] as table_ids, 1 as table_count, t.min_capacity, t.max_capacity
+              from tabs t, busy_ids
+             where t.active and not (t.id = any (busy_ids.ids))
+            union all
+            select c.table_ids, c.table_count, c.min_capacity, c.max_capacity
+              from allocator.table_combinations c, busy_ids
+             where c.restaurant_id = p_booking.restaurant_id and not (c.table_ids && busy_ids.ids)) u
+     where u.min_capacity <= p_booking.party_size and u.max_capacity >= p_booking.party_size
+     order by u.max_capacity, u.table_count, u.table_ids
+     limit v_limit
+  ), zones as materialized (
+    -- Each zone with active tables: their seats, and the seats of its tables that confirmed
+    -- allocations over the period take.
+    select t.zone_id, sum(t.max_capacity) filter (where t.active)::numeric as seats,
+           coalesce(sum(t.max_capacity * (select pg_catalog.count(*) from busy b
+                                           where b.confirmed and b.table_id = t.id)), 0)::numeric as taken
+      from tabs t where t.zone_id is not null
      group by t.zone_id
-  ), zone_taken as materialized (
-    select t.zone_id, sum(t.max_capacity)::numeric as seats
-      from allocator.taken_allocations(p_booking.restaurant_id, p_booking.period, false) a
-      join allocator.tables t on t.restaurant_id = a.restaurant_id and t.id = a.table_id
-     where t.zone_id is not null
-     group by t.zone_id
+    having pg_catalog.bool_or(t.active)
   ), history as materialized (
     select h.table_ids, pg_catalog.count(*) filter (where h.result = 'confirmed') as ok, pg_catalog.count(*) as n
       from allocator.booking_assignment_attempts h
@@ -162,42 +193,42 @@ begin
        and h.created_at > allocator.now() - interval '30 days'
        and h.table_ids is not null and h.result in ('confirmed', 'conflict')
      group by h.table_ids
+  ), placed as materialized (
+    -- The zones of the plans that are scored.
+    select f.*,
+           case when f.table_count = 1
+                then coalesce((select array[t.zone_id] from tabs t
+                                where t.id = f.table_ids[1] and t.zone_id is not null), '{}')
+                else (select coalesce(pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null), '{}')
+                        from tabs t where t.id = any (f.table_ids)) end as zone_ids
+      from fitting f
   ), scored as materialized (
-    select f.table_ids, f.table_count, f.min_capacity, f.max_capacity,
-           pg_catalog.round(p_booking.party_size::numeric / f.max_capacity, 6) as optimal_fit,
-           pg_catalog.round(1.0 / f.table_count, 6) as adjacency,
-           case when restaurant.zone_id is not null and f.zone_ids = array[restaurant.zone_id] then 1.0 else 0.0 end
-             as zone_preference,
-           pg_catalog.round(1 - coalesce(
-             (select sum(coalesce(zt.seats, 0)) / nullif(sum(zs.seats), 0)
-                from zone_seats zs left join zone_taken zt on zt.zone_id = zs.zone_id
-               where zs.zone_id = any (f.zone_ids)), 0), 6) as load_balancing,
-           pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as historical_success,
-           restaurant.w
-      from placed f
-     cross join restaurant
-      left join history h on h.table_ids = f.table_ids
-  ), weighted as (
+    -- Each strategy's score in [0, 1] (v1 .. v5), and weighted (p1 .. p5).
+    select s.*, v_w[1] * s.v1 as p1, v_w[2] * s.v2 as p2, v_w[3] * s.v3 as p3, v_w[4] * s.v4 as p4,
+           v_w[5] * s.v5 as p5
+      from (select f.table_ids, f.table_count, f.min_capacity, f.max_capacity,
+                   pg_catalog.round(p_booking.party_size::numeric / f.max_capacity, 6) as v1,
+                   pg_catalog.round(1.0 / f.table_count, 6) as v2,
+                   case when v_zone is not null and f.zone_ids = array[v_zone] then 1.0 else 0.0 end as v3,
+                   pg_catalog.round(1 - coalesce((select sum(z.taken) / nullif(sum(z.seats), 0) from zones z
+                                                   where z.zone_id = any (f.zone_ids)), 0), 6) as v4,
+                   pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as v5
+              from placed f left join history h on h.table_ids = f.table_ids) s
+  ), ranked as (
+    -- The weighted mean, and the strategy contributing most (ties: the earlier strategy).
     select s.*,
-           pg_catalog.jsonb_build_object(
-             'optimal_fit', s.optimal_fit, 'adjacency', s.adjacency, 'zone_preference', s.zone_preference,
-             'load_balancing', s.load_balancing, 'historical_success', s.historical_success) as scores,
-           (select pg_catalog.round(sum((s.w ->> k)::numeric * v) / nullif(sum((s.w ->> k)::numeric), 0), 6)
-              from (values ('optimal_fit', s.optimal_fit), ('adjacency', s.adjacency),
-                           ('zone_preference', s.zone_preference), ('load_balancing', s.load_balancing),
-                           ('historical_success', s.historical_success)) as x(k, v)) as score,
-           (select x.k
-              from (values ('optimal_fit', s.optimal_fit), ('adjacency', s.adjacency),
-                           ('zone_preference', s.zone_preference), ('load_balancing', s.load_balancing),
-                           ('historical_success', s.historical_success)) as x(k, v)
-             order by (s.w ->> x.k)::numeric * x.v desc, allocator.strategy_priority(x.k)
-             limit 1) as strategy
+           pg_catalog.round((s.p1 + s.p2 + s.p3 + s.p4 + s.p5) / nullif(v_w[1] + v_w[2] + v_w[3] + v_w[4] + v_w[5], 0), 6)
+             as score,
+           case greatest(s.p1, s.p2, s.p3, s.p4, s.p5)
+             when s.p1 then 'optimal_fit' when s.p2 then 'adjacency' when s.p3 then 'zone_preference'
+             when s.p4 then 'load_balancing' else 'historical_success' end as strategy
       from scored s
   )
-  select w.table_ids, w.table_count, w.min_capacity, w.max_capacity, coalesce(w.score, w.optimal_fit),
-         w.strategy, w.scores
-    from weighted w
-   order by coalesce(w.score, w.optimal_fit) desc, allocator.strategy_priority(w.strategy), w.table_ids;
+  select r.table_ids, r.table_count, r.min_capacity, r.max_capacity, coalesce(r.score, r.v1), r.strategy,
+         pg_catalog.jsonb_build_object('optimal_fit', r.v1, 'adjacency', r.v2, 'zone_preference', r.v3,
+           'load_balancing', r.v4, 'historical_success', r.v5)
+    from ranked r
+   order by coalesce(r.score, r.v1) desc, allocator.strategy_priority(r.strategy), r.table_ids;
 end
 $$;
 
@@ -253,15 +284,17 @@ comment on function allocator.legacy_first_fit(allocator.bookings) is
 
 -- Whether any table or combination of the restaurant could seat the party at all.
 create or replace function allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) returns boolean
-language sql
+language plpgsql
 stable
 as $$
-  select exists (select 1 from allocator.tables t
+begin
+  return exists (select 1 from allocator.tables t
                   where t.restaurant_id = p_restaurant_id and t.active
                     and p_party_size between t.min_capacity and t.max_capacity)
       or exists (select 1 from allocator.table_combinations c
                   where c.restaurant_id = p_restaurant_id
-                    and p_party_size between c.min_capacity and c.max_capacity)
+                    and p_party_size between c.min_capacity and c.max_capacity);
+end
 $$;
 
 comment on function allocator.party_fits_layout(bigint, integer) is

@@ -1,10 +1,13 @@
 -- Booking RPCs for application code: create, modify, cancel.
 
 create or replace function allocator.booking_json(p_booking allocator.bookings) returns jsonb
-language sql
+language plpgsql
 stable
 as $$
-  select pg_catalog.jsonb_build_object(
+begin
+  -- PL/pgSQL, as the small functions the RPCs call on every booking: the plan of a SQL
+  -- function that is not inlined is made again at every call.
+  return pg_catalog.jsonb_build_object(
     'booking_id', p_booking.id,
     'restaurant_id', p_booking.restaurant_id,
     'state', p_booking.state,
@@ -16,7 +19,8 @@ as $$
     'manual_review_reason', p_booking.manual_review_reason,
     'tables', (select coalesce(pg_catalog.jsonb_agg(a.table_id order by a.table_id), '[]'::jsonb)
                  from allocator.allocations a
-                where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id))
+                where a.restaurant_id = p_booking.restaurant_id and a.booking_id = p_booking.id));
+end
 $$;
 
 comment on function allocator.booking_json(allocator.bookings) is

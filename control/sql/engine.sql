@@ -237,11 +237,13 @@ create or replace function allocator.outcome(
   p_outcome text, p_reason text, p_attempt integer, p_delay_ms integer default null,
   p_strategy text default null, p_table_ids bigint[] default null, p_booking_id bigint default null
 ) returns jsonb
-language sql
+language plpgsql
 immutable
 as $$
-  select pg_catalog.jsonb_build_object('outcome', p_outcome, 'reason', p_reason, 'delay_ms', p_delay_ms,
-    'attempt', p_attempt, 'strategy', p_strategy, 'tables', pg_catalog.to_jsonb(p_table_ids), 'booking_id', p_booking_id)
+begin
+  return pg_catalog.jsonb_build_object('outcome', p_outcome, 'reason', p_reason, 'delay_ms', p_delay_ms,
+    'attempt', p_attempt, 'strategy', p_strategy, 'tables', pg_catalog.to_jsonb(p_table_ids), 'booking_id', p_booking_id);
+end
 $$;
 
 comment on function allocator.outcome(text, text, integer, integer, text, bigint[], bigint) is

@@ -138,13 +138,15 @@ comment on function allocator.check_table_set(allocator.bookings, bigint[], bool
 
 -- The period tables are blocked for: the booking plus the restaurant's buffer for clearing.
 create or replace function allocator.blocked_period(p_booking allocator.bookings) returns tstzrange
-language sql
+language plpgsql
 stable
 as $$
-  select pg_catalog.tstzrange(pg_catalog.lower(p_booking.period),
-           pg_catalog.upper(p_booking.period)
-             + pg_catalog.make_interval(mins => (r.settings ->> 'buffer_minutes')::integer), '[)')
-    from allocator.restaurants r where r.id = p_booking.restaurant_id
+begin
+  return (select pg_catalog.tstzrange(pg_catalog.lower(p_booking.period),
+                   pg_catalog.upper(p_booking.period)
+                     + pg_catalog.make_interval(mins => (r.settings ->> 'buffer_minutes')::integer), '[)')
+            from allocator.restaurants r where r.id = p_booking.restaurant_id);
+end
 $$;
 
 comment on function allocator.blocked_period(allocator.bookings) is

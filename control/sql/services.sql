@@ -303,15 +303,17 @@ create or replace function allocator.party_turn_minutes(
   p_service allocator.services,
   p_party_size integer
 ) returns integer
-language sql
+language plpgsql
 stable
 as $$
-  select coalesce(
+begin
+  return coalesce(
     case when p_service.turn_minutes is not null
          then allocator.turn_minutes(pg_catalog.jsonb_build_object('turn_minutes', p_service.turn_minutes), p_party_size) end,
     case when (p_restaurant.settings #>> '{floor,predicted_turns}')::boolean
          then allocator.predicted_turn_minutes(p_restaurant, p_service, p_party_size) end,
-    allocator.turn_minutes(p_restaurant.settings, p_party_size))
+    allocator.turn_minutes(p_restaurant.settings, p_party_size));
+end
 $$;
 
 comment on function allocator.party_turn_minutes(allocator.restaurants, allocator.services, integer) is
@@ -323,6 +325,7 @@ create or replace function allocator.service_at(p_restaurant allocator.restauran
 returns allocator.services
 language plpgsql
 stable
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_local timestamp := p_start at time zone p_restaurant.timezone;
@@ -383,7 +386,11 @@ comment on function allocator.pacing_allows(allocator.restaurants, allocator.ser
 -- The slot search without the argument checks: start times on each service's 15-minute grid
 -- that day (special hours included) from p_from to p_to (and not in the past) where pacing
 -- lets the party start and a free table or combination seats it for the service's turn time
--- (in p_zone_id when given).
+-- (in p_zone_id when given). What availability() answers for each start, computed for all the
+-- starts at once: the allocations and blocks of the whole range are read once, each start
+-- keeps the tables they take over its turn plus the buffer, and a plan that fits the party
+-- and avoids them makes the start open. One plan for every call (generic): the query is the
+-- same whatever the restaurant, and planning it cost more than running it.
 create or replace function allocator.open_slots(
   p_restaurant allocator.restaurants,
   p_party_size integer,
@@ -393,30 +400,67 @@ create or replace function allocator.open_slots(
 ) returns table (start timestamptz, service text)
 language plpgsql
 stable
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare
   v_from timestamptz := greatest(p_from, allocator.now());
+  v_buffer interval := pg_catalog.make_interval(mins => (p_restaurant.settings ->> 'buffer_minutes')::integer);
 begin
   return query
-  select g.start, (g.service).name
-    from (select distinct on (x.start) x.start, h.service
-            from allocator.service_hours(p_restaurant, (v_from at time zone p_restaurant.timezone)::date,
-                                         (p_to at time zone p_restaurant.timezone)::date) h
-           cross join lateral pg_catalog.generate_series(h.day + h.opens, h.day + h.last_seating,
-                                                          interval '15 minutes') t(local)
-           cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
-           where x.start >= v_from and x.start <= p_to
-           order by x.start, h.opens, (h.service).id) g
-   where allocator.pacing_allows(p_restaurant, g.service, g.start, p_party_size)
-     and exists (select 1
-                   from allocator.availability(p_restaurant.id,
-                          pg_catalog.tstzrange(g.start, g.start + pg_catalog.make_interval(
-                            mins => allocator.party_turn_minutes(p_restaurant, g.service, p_party_size)), '[)'),
-                          true) a
-                  where a.min_capacity <= p_party_size and a.max_capacity >= p_party_size
-                    and (p_zone_id is null or a.zone_ids = array[p_zone_id]))
-   order by g.start;
+  with grid as materialized (
+    select distinct on (x.start) x.start, h.service
+      from allocator.service_hours(p_restaurant, (v_from at time zone p_restaurant.timezone)::date,
+                                   (p_to at time zone p_restaurant.timezone)::date) h
+     cross join lateral pg_catalog.generate_series(h.day + h.opens, h.day + h.last_seating,
+                                                    interval '15 minutes') t(local)
+     cross join lateral (select t.local at time zone p_restaurant.timezone as start) x
+     where x.start >= v_from and x.start <= p_to
+     order by x.start, h.opens, (h.service).id
+  ), turns as materialized (
+    -- The party's turn time in each service, worked out once per service.
+    select s.id, pg_catalog.make_interval(mins => allocator.party_turn_minutes(p_restaurant, s.service, p_party_size)) as turn
+      from (select distinct on ((g.service).id) (g.service).id, g.service from grid g) s
+  ), spans as materialized (
+    select g.start, g.service, pg_catalog.tstzrange(g.start, g.start + t.turn + v_buffer, '[)') as span
+      from grid g join turns t on t.id = (g.service).id
+  ), reach as materialized (
+    select pg_catalog.tstzrange(min(pg_catalog.lower(s.span)), max(pg_catalog.upper(s.span)), '[)') as span
+      from spans s
+  ), busy as materialized (
+    -- As taken_allocations(): confirmed allocations and live holds; and blocks.
+    select a.table_id, a.period
+      from allocator.allocations a, reach
+     where a.restaurant_id = p_restaurant.id and a.period && reach.span
+       and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+    union all
+    select k.table_id, k.period
+      from allocator.table_blocks k, reach
+     where k.restaurant_id = p_restaurant.id and k.period && reach.span
+  ), plans as materialized (
+    -- The active tables and the combinations that seat the party (all in p_zone_id when given).
+    select array[t.id] as table_ids
+      from allocator.tables t
+     where t.restaurant_id = p_restaurant.id and t.active
+       and t.min_capacity <= p_party_size and t.max_capacity >= p_party_size
+       and (p_zone_id is null or t.zone_id = p_zone_id)
+    union all
+    select c.table_ids
+      from allocator.table_combinations c
+     where c.restaurant_id = p_restaurant.id
+       and c.min_capacity <= p_party_size and c.max_capacity >= p_party_size
+       and (p_zone_id is null
+            or (select pg_catalog.array_agg(distinct t.zone_id) filter (where t.zone_id is not null)
+                  from allocator.tables t where t.restaurant_id = p_restaurant.id and t.id = any (c.table_ids))
+               = array[p_zone_id])
+  )
+  select s.start, (s.service).name
+    from spans s
+   cross join lateral (select coalesce(pg_catalog.array_agg(b.table_id), '{}') as ids
+                         from busy b where b.period && s.span) taken
+   where exists (select 1 from plans p where not (p.table_ids && taken.ids))
+     and allocator.pacing_allows(p_restaurant, s.service, s.start, p_party_size)
+   order by s.start;
 end
 $$;
 

@@ -246,14 +246,21 @@ comment on function allocator.validate_settings(jsonb) is
 -- off, or the booking starts too soon after the cut-off for waiting to make sense.
 create or replace function allocator.pool_cutoff(p_timezone text, p_settings jsonb, p_start timestamptz)
 returns timestamptz
-language sql
+language plpgsql
 stable
 as $$
-  select c.at
-    from (select (((p_start at time zone p_timezone)::date
-                   + (p_settings #>> '{pooling,cutoff}')::time) at time zone p_timezone) as at) c
-   where coalesce((p_settings #>> '{pooling,enabled}')::boolean, false)
-     and p_start > c.at + pg_catalog.make_interval(mins => (p_settings #>> '{pooling,fallback_minutes}')::integer)
+declare
+  v_at timestamptz;
+begin
+  if not coalesce((p_settings #>> '{pooling,enabled}')::boolean, false) then
+    return null;
+  end if;
+  v_at := ((p_start at time zone p_timezone)::date + (p_settings #>> '{pooling,cutoff}')::time) at time zone p_timezone;
+  if p_start > v_at + pg_catalog.make_interval(mins => (p_settings #>> '{pooling,fallback_minutes}')::integer) then
+    return v_at;
+  end if;
+  return null;
+end
 $$;
 
 comment on function allocator.pool_cutoff(text, jsonb, timestamptz) is
@@ -272,16 +279,18 @@ comment on function allocator.is_valid_timezone(text) is
 
 -- The turn time for a party: the entry with the smallest party-size key that fits, else the largest.
 create or replace function allocator.turn_minutes(p_settings jsonb, p_party_size integer) returns integer
-language sql
+language plpgsql
 immutable
 strict
 parallel safe
 as $$
-  select coalesce(
+begin
+  return coalesce(
     (select t.value::int from pg_catalog.jsonb_each_text(p_settings -> 'turn_minutes') t
       where t.key::int >= p_party_size order by t.key::int limit 1),
     (select t.value::int from pg_catalog.jsonb_each_text(p_settings -> 'turn_minutes') t
-      order by t.key::int desc limit 1))
+      order by t.key::int desc limit 1));
+end
 $$;
 
 comment on function allocator.turn_minutes(jsonb, integer) is

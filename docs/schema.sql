@@ -431,8 +431,10 @@ CREATE TABLE allocator.bookings (
     CONSTRAINT bookings_locale_check CHECK (((locale IS NULL) OR (locale ~ '^[a-z]{2,3}(-[A-Z]{2})?$'::text))),
     CONSTRAINT bookings_party_size_check CHECK (((party_size >= 1) AND (party_size <= 100))),
     CONSTRAINT bookings_period_check CHECK (((NOT isempty(period)) AND (NOT lower_inf(period)) AND (NOT upper_inf(period)) AND lower_inc(period) AND (NOT upper_inc(period)))),
+    CONSTRAINT bookings_review_reason CHECK (((state = 'manual_review'::text) = (manual_review_reason IS NOT NULL))),
     CONSTRAINT bookings_version_check CHECK ((version >= 1))
-);
+)
+WITH (fillfactor='90');
 
 COMMENT ON TABLE allocator.bookings IS 'A booking: party size and period [start, end); state is written only by the lifecycle functions; version guards concurrent changes';
 
@@ -5814,7 +5816,8 @@ begin
      set state = p_states[v_steps],
          version = b.version + v_steps,
          updated_at = allocator.now(),
-         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end,
+         manual_review_reason = case when p_states[v_steps] = 'manual_review'
+                                     then coalesce(p_reasons[v_steps], 'sent to manual review') end,
          assignment_attempts = coalesce(p_attempts, b.assignment_attempts),
          assignment_strategy = coalesce(p_strategy, b.assignment_strategy)
    where b.restaurant_id = v_old.restaurant_id
@@ -6556,7 +6559,7 @@ CREATE VIEW allocator.manual_review_queue WITH (security_invoker='true', securit
      CROSS JOIN LATERAL ( SELECT max(h.created_at) AS at
            FROM allocator.booking_state_history h
           WHERE ((h.restaurant_id = b.restaurant_id) AND (h.booking_id = b.id) AND (h.to_state = 'manual_review'::text))) since)
-  WHERE (b.state = 'manual_review'::text);
+  WHERE ((b.state = 'manual_review'::text) AND (b.manual_review_reason IS NOT NULL));
 
 COMMENT ON VIEW allocator.manual_review_queue IS 'Bookings waiting for a person: why, after how many attempts, since when (oldest first when ordered by in_review_since)';
 
@@ -7131,9 +7134,11 @@ CREATE INDEX booking_state_history_booking_idx ON allocator.booking_state_histor
 
 CREATE INDEX bookings_id_idx ON allocator.bookings USING btree (id);
 
-CREATE INDEX bookings_open_idx ON allocator.bookings USING btree (restaurant_id, state) WHERE (state <> ALL (ARRAY['confirmed'::text, 'failed'::text, 'cancelled'::text, 'seated'::text, 'finished'::text, 'no_show'::text]));
-
 CREATE INDEX bookings_period_idx ON allocator.bookings USING gist (restaurant_id, period);
+
+CREATE INDEX bookings_review_idx ON allocator.bookings USING btree (restaurant_id) WHERE (manual_review_reason IS NOT NULL);
+
+COMMENT ON INDEX allocator.bookings_review_idx IS 'The bookings in manual review (their reason is set exactly then), without naming the state: a change of state stays a heap-only update';
 
 CREATE INDEX bookings_starts_idx ON allocator.bookings USING btree (restaurant_id, starts_at);
 

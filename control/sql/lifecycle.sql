@@ -1,6 +1,6 @@
 -- Sets of booking states, read from the lifecycle tables so that no function lists states of
--- its own. (The partial index bookings_open_idx spells out the non-terminal states, as an
--- index predicate must; tests/sql/test_state_sets.sql checks it against booking_states.)
+-- its own. (No index names bookings.state, so a change of state is a heap-only update; the
+-- bookings in manual review are found through bookings_review_idx, on their reason.)
 -- is_terminal and is_final are plpgsql, which keeps the plan of their look-up for the session:
 -- a SQL function that is not inlined plans its query again in every transaction, and
 -- process_booking asks once per booking. A query over many bookings tests the state against
@@ -243,7 +243,8 @@ begin
      set state = p_states[v_steps],
          version = b.version + v_steps,
          updated_at = allocator.now(),
-         manual_review_reason = case when p_states[v_steps] = 'manual_review' then p_reasons[v_steps] end,
+         manual_review_reason = case when p_states[v_steps] = 'manual_review'
+                                     then coalesce(p_reasons[v_steps], 'sent to manual review') end,
          assignment_attempts = coalesce(p_attempts, b.assignment_attempts),
          assignment_strategy = coalesce(p_strategy, b.assignment_strategy)
    where b.restaurant_id = v_old.restaurant_id

@@ -62,7 +62,8 @@ select b.restaurant_id, b.id as booking_id, b.party_size,
   cross join lateral (
     select max(h.created_at) as at from allocator.booking_state_history h
      where h.restaurant_id = b.restaurant_id and h.booking_id = b.id and h.to_state = 'manual_review') since
- where b.state = 'manual_review';
+ where b.state = 'manual_review'
+   and b.manual_review_reason is not null;  -- the same bookings; lets bookings_review_idx find them
 
 comment on view allocator.manual_review_queue is
   'Bookings waiting for a person: why, after how many attempts, since when (oldest first when ordered by in_review_since)';

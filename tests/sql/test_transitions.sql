@@ -5,8 +5,9 @@ select plan((select (count(*) * count(*))::int from allocator.booking_states) + 
 select allocator.import_layout('{"name": "Transitions", "tables": [{"label": "T1", "max_capacity": 4}]}');
 
 create function pg_temp.new_booking(p_state text) returns bigint language sql as $$
-  insert into allocator.bookings (restaurant_id, party_size, period, state)
-  select id, 2, tstzrange(now() + interval '1 day', now() + interval '1 day 2 hours'), p_state
+  insert into allocator.bookings (restaurant_id, party_size, period, state, manual_review_reason)
+  select id, 2, tstzrange(now() + interval '1 day', now() + interval '1 day 2 hours'), p_state,
+         case when p_state = 'manual_review' then 'test' end
     from allocator.restaurants where name = 'Transitions'
   returning id
 $$;

@@ -1,0 +1,22 @@
+-- Revision 0013: a booking's state changes without index writes.
+--
+-- A booking changes state several times in its first seconds (created, the engine's steps,
+-- assigned, confirmed) and again on the evening (seated, finished). While an index names the
+-- state column, each change writes a new entry into every index of bookings, the GiST index of
+-- periods included; with none, it is a heap-only update. The open-bookings index goes: the one
+-- open state people look for, manual review, is found through its reason, which a booking has
+-- exactly while it is in that state. Pages keep a tenth free for the evening's updates.
+
+update allocator.bookings set manual_review_reason = 'sent to manual review'
+ where state = 'manual_review' and manual_review_reason is null;
+update allocator.bookings set manual_review_reason = null
+ where state <> 'manual_review' and manual_review_reason is not null;
+alter table allocator.bookings
+  add constraint bookings_review_reason check ((state = 'manual_review') = (manual_review_reason is not null));
+
+drop index allocator.bookings_open_idx;
+create index bookings_review_idx on allocator.bookings (restaurant_id) where manual_review_reason is not null;
+comment on index allocator.bookings_review_idx is
+  'The bookings in manual review (their reason is set exactly then), without naming the state: a change of state stays a heap-only update';
+
+alter table allocator.bookings set (fillfactor = 90);

@@ -2363,11 +2363,13 @@ $$;
 
 COMMENT ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) IS 'Freeze allocator.now() at p_at until the end of the current transaction';
 
-CREATE FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text DEFAULT NULL::text, p_confirm_metadata jsonb DEFAULT '{}'::jsonb, p_strategy text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text DEFAULT NULL::text, p_confirm_metadata jsonb DEFAULT '{}'::jsonb, p_strategy text DEFAULT NULL::text, p_path_before text[] DEFAULT '{}'::text[], p_reasons_before text[] DEFAULT '{}'::text[], p_attempts integer DEFAULT NULL::integer) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 declare
   v_booking allocator.bookings := p_booking;
+  v_before integer := coalesce(pg_catalog.cardinality(p_path_before), 0);
+  v_at allocator.bookings := p_booking;
   v_ttl integer;
   v_ids bigint[];
   v_period tstzrange;
@@ -2392,9 +2394,14 @@ begin
                                        from allocator.restaurants r where r.id = v_booking.restaurant_id));
   perform allocator.check_argument('hold TTL (seconds)', v_ttl, 1, 3600);
   perform allocator.check_version(v_booking, p_expected_version);
-  perform allocator.check_can_move(v_booking, 'assigned',
+  -- The states the caller walks through first are written with assigned (and confirmed), in
+  -- one transition_path: the move to assigned is checked from the last of them.
+  if v_before > 0 then
+    v_at.state := p_path_before[v_before];
+  end if;
+  perform allocator.check_can_move(v_at, 'assigned',
     'and is not waiting for tables',
-    case when v_booking.state = 'assigned' then 'release its current hold first' end);
+    case when v_at.state = 'assigned' then 'release its current hold first' end);
   v_period := allocator.blocked_period(v_booking);
 
   perform allocator.expire_holds_on(v_booking.restaurant_id, v_ids, v_period);
@@ -2414,8 +2421,11 @@ begin
   if p_confirm is null then
     perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
       pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
-    perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
-      pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
+    perform allocator.transition_path(v_booking.id, v_booking.version, p_path_before || 'assigned'::text, p_actor,
+      p_reasons_before || 'tables held'::text,
+      pg_catalog.array_fill(null::jsonb, array[v_before])
+        || pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
+      p_attempts, p_strategy);
     return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
   end if;
   insert into allocator.events (restaurant_id, topic, booking_id, payload)
@@ -2424,16 +2434,17 @@ begin
     from (values (1, 'hold.created'), (2, 'hold.confirmed')) t(n, topic)
    order by t.n;
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
-  perform allocator.transition_path(v_booking.id, v_booking.version, array['assigned', 'confirmed'],
-    p_actor, array['tables held', p_confirm],
-    array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
-          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)],
-    null, p_strategy);
+  perform allocator.transition_path(v_booking.id, v_booking.version, p_path_before || array['assigned', 'confirmed'],
+    p_actor, p_reasons_before || array['tables held', p_confirm],
+    pg_catalog.array_fill(null::jsonb, array[v_before])
+      || array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
+               pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)],
+    p_attempts, p_strategy);
   return pg_catalog.jsonb_build_object('hold_id', v_hold.id);
 end
 $$;
 
-COMMENT ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text) IS 'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy)';
+COMMENT ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text, p_path_before text[], p_reasons_before text[], p_attempts integer) IS 'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy); the states of p_path_before (reasons p_reasons_before) are walked first, in the same transition_path, with p_attempts as the attempt count';
 
 CREATE FUNCTION allocator.hold_first_plan(p_booking allocator.bookings, p_actor text, p_first bigint[], p_ttl_seconds integer, p_confirm text) RETURNS jsonb
     LANGUAGE plpgsql
@@ -4372,14 +4383,9 @@ begin
     v_reasons := v_reasons || 'assigning'::text;
   end if;
   v_attempt := v_booking.assignment_attempts + 1;
-  if v_path <> '{}' then
-    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons,
-      null, v_attempt);
-  else
-    update allocator.bookings b set assignment_attempts = v_attempt
-     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
-    v_booking.assignment_attempts := v_attempt;
-  end if;
+  -- The path up to assignment_in_progress is written with the hold (assigned, confirmed), in
+  -- one transition_path; when no plan can be held, on its own before the retry or review.
+  -- Nobody sees the difference: the booking's row is this transaction's until it commits.
 
   -- An unexpected error while planning or holding is a failure the breaker counts; the
   -- booking is retried like any other failed attempt.
@@ -4398,7 +4404,7 @@ begin
       begin
         -- Held and confirmed in one step, never waiting for tables another session writes.
         perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
-          v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy);
+          v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy, v_path, v_reasons, v_attempt);
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;
         perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -4418,8 +4424,7 @@ begin
     perform allocator.record_attempt(v_booking, v_attempt, p_worker, null, null, null, 'error',
       v_sqlstate || ': ' || v_error, v_started, pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
     perform allocator.breaker_record(v_booking.restaurant_id, false);
-    select b.* into v_booking from allocator.bookings b
-     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+    v_booking := allocator.start_attempt(v_booking, v_path, v_reasons, v_actor, v_attempt);
     return allocator.retry_or_review(v_booking, v_settings, v_attempt, 'error', v_actor);
   end;
 
@@ -4431,8 +4436,7 @@ begin
     -- Every plan lost a race: contention, which the breaker counts.
     perform allocator.breaker_record(v_booking.restaurant_id, false);
   end if;
-  select b.* into v_booking from allocator.bookings b
-   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  v_booking := allocator.start_attempt(v_booking, v_path, v_reasons, v_actor, v_attempt);
   return allocator.retry_or_review(v_booking, v_settings, v_attempt,
     case when v_tried = 0 then 'no_free_table' else 'all_plans_conflicted' end, v_actor);
 end
@@ -5547,6 +5551,24 @@ CREATE FUNCTION allocator.staff_session(p_login text) RETURNS jsonb
 $$;
 
 COMMENT ON FUNCTION allocator.staff_session(p_login text) IS 'Console: an enabled staff member as JSON (name, restaurants, when the password changed), NULL if unknown or disabled';
+
+CREATE FUNCTION allocator.start_attempt(p_booking allocator.bookings, p_path text[], p_reasons text[], p_actor text, p_attempt integer) RETURNS allocator.bookings
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_booking allocator.bookings;
+begin
+  if p_path <> '{}' then
+    return allocator.transition_path(p_booking.id, p_booking.version, p_path, p_actor, p_reasons, null, p_attempt);
+  end if;
+  update allocator.bookings b set assignment_attempts = p_attempt
+   where b.restaurant_id = p_booking.restaurant_id and b.id = p_booking.id
+  returning b.* into v_booking;
+  return v_booking;
+end
+$$;
+
+COMMENT ON FUNCTION allocator.start_attempt(p_booking allocator.bookings, p_path text[], p_reasons text[], p_actor text, p_attempt integer) IS 'Write an attempt that seated nobody: the booking''s path up to assignment_in_progress and its attempt count; returns the booking';
 
 CREATE FUNCTION allocator.state_topic(p_from text, p_to text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -7636,7 +7658,7 @@ REVOKE ALL ON FUNCTION allocator.free_booking_tables(p_booking allocator.booking
 
 REVOKE ALL ON FUNCTION allocator.freeze_clock(p_at timestamp with time zone) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.hold_booking_tables(p_booking allocator.bookings, p_table_ids bigint[], p_ttl_seconds integer, p_idempotency_key text, p_actor text, p_expected_version integer, p_wait boolean, p_confirm text, p_confirm_metadata jsonb, p_strategy text, p_path_before text[], p_reasons_before text[], p_attempts integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.hold_first_plan(p_booking allocator.bookings, p_actor text, p_first bigint[], p_ttl_seconds integer, p_confirm text) FROM PUBLIC;
 
@@ -7917,6 +7939,8 @@ GRANT ALL ON FUNCTION allocator.staff_password_hash(p_login text) TO allocator_c
 
 REVOKE ALL ON FUNCTION allocator.staff_session(p_login text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.staff_session(p_login text) TO allocator_console;
+
+REVOKE ALL ON FUNCTION allocator.start_attempt(p_booking allocator.bookings, p_path text[], p_reasons text[], p_actor text, p_attempt integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.state_topic(p_from text, p_to text) FROM PUBLIC;
 

@@ -342,6 +342,35 @@ $$;
 comment on function allocator.defer_or_review(allocator.bookings, integer, text, integer, text) is
   'Put a booking the engine did not work on back on the queue after p_delay_ms, counting the deferral on its queue row; the p_max_deferrals-th time in a row (the retry.max_deferrals setting), send it to manual_review instead';
 
+-- An attempt that seated nobody, written before its retry or review: the booking's path up to
+-- assignment_in_progress (p_path, reasons p_reasons) and its attempt count; the booking as it
+-- is now.
+create or replace function allocator.start_attempt(
+  p_booking allocator.bookings,
+  p_path text[],
+  p_reasons text[],
+  p_actor text,
+  p_attempt integer
+) returns allocator.bookings
+language plpgsql
+volatile
+as $$
+declare
+  v_booking allocator.bookings;
+begin
+  if p_path <> '{}' then
+    return allocator.transition_path(p_booking.id, p_booking.version, p_path, p_actor, p_reasons, null, p_attempt);
+  end if;
+  update allocator.bookings b set assignment_attempts = p_attempt
+   where b.restaurant_id = p_booking.restaurant_id and b.id = p_booking.id
+  returning b.* into v_booking;
+  return v_booking;
+end
+$$;
+
+comment on function allocator.start_attempt(allocator.bookings, text[], text[], text, integer) is
+  'Write an attempt that seated nobody: the booking''s path up to assignment_in_progress and its attempt count; returns the booking';
+
 create or replace function allocator.process_booking(p_booking_id bigint, p_worker text default 'worker')
 returns jsonb
 language plpgsql
@@ -515,14 +544,9 @@ begin
     v_reasons := v_reasons || 'assigning'::text;
   end if;
   v_attempt := v_booking.assignment_attempts + 1;
-  if v_path <> '{}' then
-    v_booking := allocator.transition_path(v_booking.id, v_booking.version, v_path, v_actor, v_reasons,
-      null, v_attempt);
-  else
-    update allocator.bookings b set assignment_attempts = v_attempt
-     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
-    v_booking.assignment_attempts := v_attempt;
-  end if;
+  -- The path up to assignment_in_progress is written with the hold (assigned, confirmed), in
+  -- one transition_path; when no plan can be held, on its own before the retry or review.
+  -- Nobody sees the difference: the booking's row is this transaction's until it commits.
 
   -- An unexpected error while planning or holding is a failure the breaker counts; the
   -- booking is retried like any other failed attempt.
@@ -541,7 +565,7 @@ begin
       begin
         -- Held and confirmed in one step, never waiting for tables another session writes.
         perform allocator.hold_booking_tables(v_booking, v_plan.table_ids, null, null, v_actor,
-          v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy);
+          v_booking.version, false, 'hold confirmed', '{}', v_plan.strategy, v_path, v_reasons, v_attempt);
       exception when sqlstate 'RA003' then
         v_conflicts := v_conflicts + 1;
         perform allocator.record_attempt(v_booking, v_attempt, p_worker, v_plan.strategy, v_plan.table_ids,
@@ -561,8 +585,7 @@ begin
     perform allocator.record_attempt(v_booking, v_attempt, p_worker, null, null, null, 'error',
       v_sqlstate || ': ' || v_error, v_started, pg_catalog.jsonb_build_object('lock_wait_ms', v_lock_wait));
     perform allocator.breaker_record(v_booking.restaurant_id, false);
-    select b.* into v_booking from allocator.bookings b
-     where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+    v_booking := allocator.start_attempt(v_booking, v_path, v_reasons, v_actor, v_attempt);
     return allocator.retry_or_review(v_booking, v_settings, v_attempt, 'error', v_actor);
   end;
 
@@ -574,8 +597,7 @@ begin
     -- Every plan lost a race: contention, which the breaker counts.
     perform allocator.breaker_record(v_booking.restaurant_id, false);
   end if;
-  select b.* into v_booking from allocator.bookings b
-   where b.restaurant_id = v_booking.restaurant_id and b.id = v_booking.id;
+  v_booking := allocator.start_attempt(v_booking, v_path, v_reasons, v_actor, v_attempt);
   return allocator.retry_or_review(v_booking, v_settings, v_attempt,
     case when v_tried = 0 then 'no_free_table' else 'all_plans_conflicted' end, v_actor);
 end

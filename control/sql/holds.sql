@@ -219,7 +219,9 @@ comment on function allocator.expire_holds_on(bigint, bigint[], tstzrange) is
 -- the confirmation) the hold is confirmed in the same step, as confirm_hold would: the same
 -- rows (a hold closed as confirmed, confirmed allocations, the events hold.created and
 -- hold.confirmed, the states assigned then confirmed), written once each, and the result is
--- just {"hold_id": ...}.
+-- just {"hold_id": ...}. p_path_before names states the booking moves through first (with
+-- p_reasons_before): they are written in the same transition_path as assigned, with
+-- p_attempts as its attempt count.
 create or replace function allocator.hold_booking_tables(
   p_booking allocator.bookings,
   p_table_ids bigint[],
@@ -230,13 +232,18 @@ create or replace function allocator.hold_booking_tables(
   p_wait boolean,
   p_confirm text default null,
   p_confirm_metadata jsonb default '{}'::jsonb,
-  p_strategy text default null
+  p_strategy text default null,
+  p_path_before text[] default '{}',
+  p_reasons_before text[] default '{}',
+  p_attempts integer default null
 ) returns jsonb
 language plpgsql
 volatile
 as $$
 declare
   v_booking allocator.bookings := p_booking;
+  v_before integer := coalesce(pg_catalog.cardinality(p_path_before), 0);
+  v_at allocator.bookings := p_booking;
   v_ttl integer;
   v_ids bigint[];
   v_period tstzrange;
@@ -261,9 +268,14 @@ begin
                                        from allocator.restaurants r where r.id = v_booking.restaurant_id));
   perform allocator.check_argument('hold TTL (seconds)', v_ttl, 1, 3600);
   perform allocator.check_version(v_booking, p_expected_version);
-  perform allocator.check_can_move(v_booking, 'assigned',
+  -- The states the caller walks through first are written with assigned (and confirmed), in
+  -- one transition_path: the move to assigned is checked from the last of them.
+  if v_before > 0 then
+    v_at.state := p_path_before[v_before];
+  end if;
+  perform allocator.check_can_move(v_at, 'assigned',
     'and is not waiting for tables',
-    case when v_booking.state = 'assigned' then 'release its current hold first' end);
+    case when v_at.state = 'assigned' then 'release its current hold first' end);
   v_period := allocator.blocked_period(v_booking);
 
   perform allocator.expire_holds_on(v_booking.restaurant_id, v_ids, v_period);
@@ -283,8 +295,11 @@ begin
   if p_confirm is null then
     perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
       pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
-    perform allocator.transition(v_booking.id, v_booking.version, 'assigned', p_actor, 'tables held',
-      pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at));
+    perform allocator.transition_path(v_booking.id, v_booking.version, p_path_before || 'assigned'::text, p_actor,
+      p_reasons_before || 'tables held'::text,
+      pg_catalog.array_fill(null::jsonb, array[v_before])
+        || pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
+      p_attempts, p_strategy);
     return allocator.hold_json(v_hold) || '{"created": true}'::jsonb;
   end if;
   insert into allocator.events (restaurant_id, topic, booking_id, payload)
@@ -293,17 +308,18 @@ begin
     from (values (1, 'hold.created'), (2, 'hold.confirmed')) t(n, topic)
    order by t.n;
   perform allocator.dequeue(v_booking.restaurant_id, v_booking.id);
-  perform allocator.transition_path(v_booking.id, v_booking.version, array['assigned', 'confirmed'],
-    p_actor, array['tables held', p_confirm],
-    array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
-          pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)],
-    null, p_strategy);
+  perform allocator.transition_path(v_booking.id, v_booking.version, p_path_before || array['assigned', 'confirmed'],
+    p_actor, p_reasons_before || array['tables held', p_confirm],
+    pg_catalog.array_fill(null::jsonb, array[v_before])
+      || array[pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids, 'expires_at', v_hold.expires_at),
+               pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'table_ids', v_ids) || coalesce(p_confirm_metadata, '{}'::jsonb)],
+    p_attempts, p_strategy);
   return pg_catalog.jsonb_build_object('hold_id', v_hold.id);
 end
 $$;
 
-comment on function allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer, boolean, text, jsonb, text) is
-  'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy)';
+comment on function allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer, boolean, text, jsonb, text, text[], text[], integer) is
+  'Hold tables for a booking the caller has locked (the body of hold_tables); with p_wait false, tables another transaction is writing raise conflict (RA003) at once instead of being waited for; with p_confirm, the hold is confirmed in the same step (and the booking''s assignment_strategy set to p_strategy); the states of p_path_before (reasons p_reasons_before) are walked first, in the same transition_path, with p_attempts as the attempt count';
 
 create or replace function allocator.hold_tables(
   p_booking_id bigint,

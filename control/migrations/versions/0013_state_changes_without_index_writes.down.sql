@@ -1,4 +1,7 @@
 -- Reverts revision 0013.
+drop function if exists allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer,
+  boolean, text, jsonb, text, text[], text[], integer);
+drop function if exists allocator.start_attempt(allocator.bookings, text[], text[], text, integer);
 alter table allocator.bookings reset (fillfactor);
 drop index allocator.bookings_review_idx;
 alter table allocator.bookings drop constraint bookings_review_reason;

@@ -20,3 +20,8 @@ comment on index allocator.bookings_review_idx is
   'The bookings in manual review (their reason is set exactly then), without naming the state: a change of state stays a heap-only update';
 
 alter table allocator.bookings set (fillfactor = 90);
+
+-- hold_booking_tables takes the states the engine walks through before assigned, so they are
+-- written in the same transition_path: a new signature.
+drop function if exists allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer,
+  boolean, text, jsonb, text);

@@ -181,7 +181,6 @@ declare
   v_item jsonb;
   v_booking allocator.bookings;
   v_stale bigint[] := '{}';
-  v_table bigint;
   v_status text;
   v_rationale text;
   v_run_id bigint;
@@ -366,9 +365,9 @@ begin
           select b.* into v_booking from allocator.bookings b
            where b.restaurant_id = p_restaurant_id and b.id = (v_item ->> 'booking_id')::bigint;
           v_period := allocator.blocked_period(v_booking);
-          for v_table in select (t)::bigint from pg_catalog.jsonb_array_elements_text(v_item -> 'to') t loop
-            perform allocator.insert_allocation(p_restaurant_id, v_booking.id, v_table, v_period, 'confirmed');
-          end loop;
+          perform allocator.insert_allocations(p_restaurant_id, v_booking.id,
+            array(select (t)::bigint from pg_catalog.jsonb_array_elements_text(v_item -> 'to') t), v_period,
+            'confirmed');
           perform allocator.dequeue(p_restaurant_id, v_booking.id);
           perform allocator.transition(v_booking.id, v_booking.version, 'confirmed', p_actor,
             case when v_item ? 'from' then 'moved by the optimizer' else 'seated by the optimizer' end,
@@ -1777,14 +1776,11 @@ CREATE FUNCTION allocator.confirm_on_tables(p_booking allocator.bookings, p_tabl
 declare
   v_ids bigint[] := allocator.check_table_set(p_booking, p_table_ids, p_check_capacity);
   v_period tstzrange := allocator.blocked_period(p_booking);
-  v_table bigint;
 begin
   perform allocator.free_booking_tables(p_booking, 'released');
   perform allocator.expire_holds_on(p_booking.restaurant_id, v_ids, v_period);
   perform allocator.lock_tables(p_booking.restaurant_id, v_ids);
-  foreach v_table in array v_ids loop
-    perform allocator.insert_allocation(p_booking.restaurant_id, p_booking.id, v_table, v_period, 'confirmed');
-  end loop;
+  perform allocator.insert_allocations(p_booking.restaurant_id, p_booking.id, v_ids, v_period, 'confirmed');
   perform allocator.dequeue(p_booking.restaurant_id, p_booking.id);
   return allocator.transition(p_booking.id, p_booking.version, 'confirmed', p_actor, p_reason,
     pg_catalog.jsonb_build_object('manual', p_manual, 'table_ids', v_ids));
@@ -2375,7 +2371,6 @@ declare
   v_period tstzrange;
   v_hold allocator.holds;
   v_kind text := case when p_confirm is null then 'hold' else 'confirmed' end;
-  v_table bigint;
 begin
   perform allocator.actor_role(p_actor);
   v_ids := allocator.check_table_set(v_booking, p_table_ids);
@@ -2414,10 +2409,8 @@ begin
           allocator.now() + pg_catalog.make_interval(secs => v_ttl), p_idempotency_key, p_actor,
           case when p_confirm is not null then allocator.now() end)
   returning * into v_hold;
-  foreach v_table in array v_ids loop
-    perform allocator.insert_allocation(v_booking.restaurant_id, v_booking.id, v_table, v_period,
-      v_kind, case when p_confirm is null then v_hold.expires_at end, v_hold.id);
-  end loop;
+  perform allocator.insert_allocations(v_booking.restaurant_id, v_booking.id, v_ids, v_period,
+    v_kind, case when p_confirm is null then v_hold.expires_at end, v_hold.id);
   if p_confirm is null then
     perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
       pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));
@@ -2515,7 +2508,6 @@ declare
   v_ids bigint[];
   v_metadata jsonb := coalesce(p_row -> 'metadata', '{}'::jsonb);
   v_booking allocator.bookings;
-  v_table bigint;
 begin
   if pg_catalog.jsonb_typeof(p_row) is distinct from 'object' then
     perform allocator.raise_error('invalid_argument', 'a row must be a JSON object');
@@ -2582,10 +2574,8 @@ begin
     -- The other system seated the party there: capacity is not second-guessed, overlaps are refused.
     v_ids := allocator.check_table_set(v_booking, v_ids, false);
     perform allocator.lock_tables(p_restaurant.id, v_ids);
-    foreach v_table in array v_ids loop
-      perform allocator.insert_allocation(p_restaurant.id, v_booking.id, v_table,
-        allocator.blocked_period(v_booking), 'confirmed');
-    end loop;
+    perform allocator.insert_allocations(p_restaurant.id, v_booking.id, v_ids,
+      allocator.blocked_period(v_booking), 'confirmed');
   else
     perform allocator.enqueue(p_restaurant.id, v_booking.id, 'imported');
   end if;
@@ -2884,43 +2874,54 @@ $$;
 
 COMMENT ON FUNCTION allocator.in_rollout(p_restaurant_id bigint, p_percent integer) IS 'Deterministic rollout: whether a restaurant falls within the first p_percent percent';
 
-CREATE FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hold_id bigint DEFAULT NULL::bigint) RETURNS bigint
+CREATE FUNCTION allocator.insert_allocations(p_restaurant_id bigint, p_booking_id bigint, p_table_ids bigint[], p_period tstzrange, p_kind text, p_expires_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hold_id bigint DEFAULT NULL::bigint) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 declare
-  v_id bigint;
+  v_count integer;
+  v_table bigint;
   v_holder bigint;
 begin
   -- Blocks are written under the same table row locks the caller holds: this sees them all.
-  if exists (select 1 from allocator.table_blocks k
-              where k.restaurant_id = p_restaurant_id and k.table_id = p_table_id and k.period && p_period) then
+  select k.table_id into v_table
+    from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and k.table_id = any (p_table_ids) and k.period && p_period
+   order by k.table_id
+   limit 1;
+  if found then
     perform allocator.raise_error('conflict',
-      pg_catalog.format('table %s is blocked for part of that time', p_table_id), null,
+      pg_catalog.format('table %s is blocked for part of that time', v_table), null,
       'see allocator.table_blocks for the reason');
   end if;
-  insert into allocator.allocations
-         (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
-  values (p_restaurant_id, p_booking_id, p_table_id, p_period, p_kind, p_expires_at, p_hold_id)
-  returning id into v_id;
-  return v_id;
-exception
-  -- Two sessions inserting overlapping rows at once can each wait for the other while
-  -- checking the constraint; the deadlock detector then aborts one: the same conflict.
-  when exclusion_violation or deadlock_detected then
-    select a.booking_id into v_holder
-      from allocator.allocations a
-     where a.restaurant_id = p_restaurant_id and a.table_id = p_table_id and a.period && p_period
-     limit 1;
-    perform allocator.raise_error('conflict',
-      pg_catalog.format('table %s is already taken for an overlapping period', p_table_id),
-      pg_catalog.format('requested %s; held or allocated to booking %s', p_period,
-                        coalesce(v_holder::text, 'another transaction')),
-      'choose another table or time');
-    return null;
+  -- One statement for the whole set, in one subtransaction (the handler's), whatever its size.
+  begin
+    insert into allocator.allocations
+           (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
+    select p_restaurant_id, p_booking_id, t.id, p_period, p_kind, p_expires_at, p_hold_id
+      from pg_catalog.unnest(p_table_ids) t(id)
+     order by t.id;
+    get diagnostics v_count = row_count;
+  exception
+    -- Two sessions inserting overlapping rows at once can each wait for the other while
+    -- checking the constraint; the deadlock detector then aborts one: the same conflict.
+    when exclusion_violation or deadlock_detected then
+      select a.table_id, a.booking_id into v_table, v_holder
+        from allocator.allocations a
+       where a.restaurant_id = p_restaurant_id and a.table_id = any (p_table_ids) and a.period && p_period
+       order by a.table_id
+       limit 1;
+      perform allocator.raise_error('conflict',
+        pg_catalog.format('table %s is already taken for an overlapping period',
+                          coalesce(v_table::text, pg_catalog.array_to_string(p_table_ids, ', '))),
+        pg_catalog.format('requested %s; held or allocated to booking %s', p_period,
+                          coalesce(v_holder::text, 'another transaction')),
+        'choose another table or time');
+  end;
+  return v_count;
 end
 $$;
 
-COMMENT ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) IS 'Insert one hold or confirmed allocation; an overlap with another allocation of the table raises conflict (RA003)';
+COMMENT ON FUNCTION allocator.insert_allocations(p_restaurant_id bigint, p_booking_id bigint, p_table_ids bigint[], p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) IS 'Insert a hold''s or a confirmed booking''s allocations, one per table; a block or an overlap with another allocation of a table raises conflict (RA003); returns how many';
 
 CREATE FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean, p_guest_email text, p_locale text) RETURNS jsonb
     LANGUAGE plpgsql
@@ -3314,10 +3315,19 @@ declare
   v_locked integer;
 begin
   if p_wait then
-    perform 1 from allocator.tables t
-     where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
-     order by t.id
-       for no key update of t;
+    -- Only a wait can end in a cycle; the block (a subtransaction) is entered for it alone.
+    begin
+      perform 1 from allocator.tables t
+       where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
+       order by t.id
+         for no key update of t;
+    exception
+      when deadlock_detected then
+        perform allocator.raise_error('conflict',
+          pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
+          'this transaction and another each waited for the other''s tables',
+          'retry the call');
+    end;
     return;
   end if;
   -- The engine's own plans: a table another transaction is writing makes the plan busy at
@@ -3332,12 +3342,6 @@ begin
       pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
       null, 'try another plan, or retry');
   end if;
-exception
-  when deadlock_detected then
-    perform allocator.raise_error('conflict',
-      pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
-      'this transaction and another each waited for the other''s tables',
-      'retry the call');
 end
 $$;
 
@@ -7146,8 +7150,6 @@ CREATE INDEX allocations_hold_idx ON allocator.allocations USING btree (restaura
 
 CREATE INDEX assignment_queue_claimable_idx ON allocator.assignment_queue USING btree (run_at) INCLUDE (lease_expires_at);
 
-CREATE INDEX assignment_queue_due_idx ON allocator.assignment_queue USING btree (run_at);
-
 CREATE INDEX booking_assignment_attempts_booking_idx ON allocator.booking_assignment_attempts USING btree (restaurant_id, booking_id);
 
 CREATE INDEX booking_assignment_attempts_recent_idx ON allocator.booking_assignment_attempts USING btree (restaurant_id, created_at) INCLUDE (table_ids, result);
@@ -7681,7 +7683,7 @@ REVOKE ALL ON FUNCTION allocator.import_start(p_text text, p_timezone text) FROM
 
 REVOKE ALL ON FUNCTION allocator.in_rollout(p_restaurant_id bigint, p_percent integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION allocator.insert_allocation(p_restaurant_id bigint, p_booking_id bigint, p_table_id bigint, p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION allocator.insert_allocations(p_restaurant_id bigint, p_booking_id bigint, p_table_ids bigint[], p_period tstzrange, p_kind text, p_expires_at timestamp with time zone, p_hold_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.insert_booking(p_restaurant_id bigint, p_party_size integer, p_start timestamp with time zone, p_duration_minutes integer, p_idempotency_key text, p_preferred_zone text, p_metadata jsonb, p_actor text, p_enqueue boolean, p_guest_email text, p_locale text) FROM PUBLIC;
 

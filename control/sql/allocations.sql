@@ -23,10 +23,19 @@ declare
   v_locked integer;
 begin
   if p_wait then
-    perform 1 from allocator.tables t
-     where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
-     order by t.id
-       for no key update of t;
+    -- Only a wait can end in a cycle; the block (a subtransaction) is entered for it alone.
+    begin
+      perform 1 from allocator.tables t
+       where t.restaurant_id = p_restaurant_id and t.id = any(p_table_ids)
+       order by t.id
+         for no key update of t;
+    exception
+      when deadlock_detected then
+        perform allocator.raise_error('conflict',
+          pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
+          'this transaction and another each waited for the other''s tables',
+          'retry the call');
+    end;
     return;
   end if;
   -- The engine's own plans: a table another transaction is writing makes the plan busy at
@@ -41,64 +50,69 @@ begin
       pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
       null, 'try another plan, or retry');
   end if;
-exception
-  when deadlock_detected then
-    perform allocator.raise_error('conflict',
-      pg_catalog.format('tables %s are being written by another transaction', p_table_ids),
-      'this transaction and another each waited for the other''s tables',
-      'retry the call');
 end
 $$;
 
 comment on function allocator.lock_tables(bigint, bigint[], boolean) is
   'Lock the rows of the given tables in id order (FOR NO KEY UPDATE) before writing their allocations; with p_wait false a table locked by another transaction raises conflict (RA003) at once, as does a wait cycle';
 
-create or replace function allocator.insert_allocation(
+create or replace function allocator.insert_allocations(
   p_restaurant_id bigint,
   p_booking_id bigint,
-  p_table_id bigint,
+  p_table_ids bigint[],
   p_period tstzrange,
   p_kind text,
   p_expires_at timestamptz default null,
   p_hold_id bigint default null
-) returns bigint
+) returns integer
 language plpgsql
 volatile
 as $$
 declare
-  v_id bigint;
+  v_count integer;
+  v_table bigint;
   v_holder bigint;
 begin
   -- Blocks are written under the same table row locks the caller holds: this sees them all.
-  if exists (select 1 from allocator.table_blocks k
-              where k.restaurant_id = p_restaurant_id and k.table_id = p_table_id and k.period && p_period) then
+  select k.table_id into v_table
+    from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and k.table_id = any (p_table_ids) and k.period && p_period
+   order by k.table_id
+   limit 1;
+  if found then
     perform allocator.raise_error('conflict',
-      pg_catalog.format('table %s is blocked for part of that time', p_table_id), null,
+      pg_catalog.format('table %s is blocked for part of that time', v_table), null,
       'see allocator.table_blocks for the reason');
   end if;
-  insert into allocator.allocations
-         (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
-  values (p_restaurant_id, p_booking_id, p_table_id, p_period, p_kind, p_expires_at, p_hold_id)
-  returning id into v_id;
-  return v_id;
-exception
-  -- Two sessions inserting overlapping rows at once can each wait for the other while
-  -- checking the constraint; the deadlock detector then aborts one: the same conflict.
-  when exclusion_violation or deadlock_detected then
-    select a.booking_id into v_holder
-      from allocator.allocations a
-     where a.restaurant_id = p_restaurant_id and a.table_id = p_table_id and a.period && p_period
-     limit 1;
-    perform allocator.raise_error('conflict',
-      pg_catalog.format('table %s is already taken for an overlapping period', p_table_id),
-      pg_catalog.format('requested %s; held or allocated to booking %s', p_period,
-                        coalesce(v_holder::text, 'another transaction')),
-      'choose another table or time');
-    return null;
+  -- One statement for the whole set, in one subtransaction (the handler's), whatever its size.
+  begin
+    insert into allocator.allocations
+           (restaurant_id, booking_id, table_id, period, kind, expires_at, hold_id)
+    select p_restaurant_id, p_booking_id, t.id, p_period, p_kind, p_expires_at, p_hold_id
+      from pg_catalog.unnest(p_table_ids) t(id)
+     order by t.id;
+    get diagnostics v_count = row_count;
+  exception
+    -- Two sessions inserting overlapping rows at once can each wait for the other while
+    -- checking the constraint; the deadlock detector then aborts one: the same conflict.
+    when exclusion_violation or deadlock_detected then
+      select a.table_id, a.booking_id into v_table, v_holder
+        from allocator.allocations a
+       where a.restaurant_id = p_restaurant_id and a.table_id = any (p_table_ids) and a.period && p_period
+       order by a.table_id
+       limit 1;
+      perform allocator.raise_error('conflict',
+        pg_catalog.format('table %s is already taken for an overlapping period',
+                          coalesce(v_table::text, pg_catalog.array_to_string(p_table_ids, ', '))),
+        pg_catalog.format('requested %s; held or allocated to booking %s', p_period,
+                          coalesce(v_holder::text, 'another transaction')),
+        'choose another table or time');
+  end;
+  return v_count;
 end
 $$;
 
-comment on function allocator.insert_allocation(bigint, bigint, bigint, tstzrange, text, timestamptz, bigint) is
-  'Insert one hold or confirmed allocation; an overlap with another allocation of the table raises conflict (RA003)';
+comment on function allocator.insert_allocations(bigint, bigint, bigint[], tstzrange, text, timestamptz, bigint) is
+  'Insert a hold''s or a confirmed booking''s allocations, one per table; a block or an overlap with another allocation of a table raises conflict (RA003); returns how many';
 
 

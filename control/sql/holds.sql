@@ -249,7 +249,6 @@ declare
   v_period tstzrange;
   v_hold allocator.holds;
   v_kind text := case when p_confirm is null then 'hold' else 'confirmed' end;
-  v_table bigint;
 begin
   perform allocator.actor_role(p_actor);
   v_ids := allocator.check_table_set(v_booking, p_table_ids);
@@ -288,10 +287,8 @@ begin
           allocator.now() + pg_catalog.make_interval(secs => v_ttl), p_idempotency_key, p_actor,
           case when p_confirm is not null then allocator.now() end)
   returning * into v_hold;
-  foreach v_table in array v_ids loop
-    perform allocator.insert_allocation(v_booking.restaurant_id, v_booking.id, v_table, v_period,
-      v_kind, case when p_confirm is null then v_hold.expires_at end, v_hold.id);
-  end loop;
+  perform allocator.insert_allocations(v_booking.restaurant_id, v_booking.id, v_ids, v_period,
+    v_kind, case when p_confirm is null then v_hold.expires_at end, v_hold.id);
   if p_confirm is null then
     perform allocator.emit_event(v_booking.restaurant_id, 'hold.created', v_booking.id,
       pg_catalog.jsonb_build_object('hold_id', v_hold.id, 'booking_id', v_booking.id));

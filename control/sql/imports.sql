@@ -67,7 +67,6 @@ declare
   v_ids bigint[];
   v_metadata jsonb := coalesce(p_row -> 'metadata', '{}'::jsonb);
   v_booking allocator.bookings;
-  v_table bigint;
 begin
   if pg_catalog.jsonb_typeof(p_row) is distinct from 'object' then
     perform allocator.raise_error('invalid_argument', 'a row must be a JSON object');
@@ -134,10 +133,8 @@ begin
     -- The other system seated the party there: capacity is not second-guessed, overlaps are refused.
     v_ids := allocator.check_table_set(v_booking, v_ids, false);
     perform allocator.lock_tables(p_restaurant.id, v_ids);
-    foreach v_table in array v_ids loop
-      perform allocator.insert_allocation(p_restaurant.id, v_booking.id, v_table,
-        allocator.blocked_period(v_booking), 'confirmed');
-    end loop;
+    perform allocator.insert_allocations(p_restaurant.id, v_booking.id, v_ids,
+      allocator.blocked_period(v_booking), 'confirmed');
   else
     perform allocator.enqueue(p_restaurant.id, v_booking.id, 'imported');
   end if;

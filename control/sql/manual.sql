@@ -75,14 +75,11 @@ as $$
 declare
   v_ids bigint[] := allocator.check_table_set(p_booking, p_table_ids, p_check_capacity);
   v_period tstzrange := allocator.blocked_period(p_booking);
-  v_table bigint;
 begin
   perform allocator.free_booking_tables(p_booking, 'released');
   perform allocator.expire_holds_on(p_booking.restaurant_id, v_ids, v_period);
   perform allocator.lock_tables(p_booking.restaurant_id, v_ids);
-  foreach v_table in array v_ids loop
-    perform allocator.insert_allocation(p_booking.restaurant_id, p_booking.id, v_table, v_period, 'confirmed');
-  end loop;
+  perform allocator.insert_allocations(p_booking.restaurant_id, p_booking.id, v_ids, v_period, 'confirmed');
   perform allocator.dequeue(p_booking.restaurant_id, p_booking.id);
   return allocator.transition(p_booking.id, p_booking.version, 'confirmed', p_actor, p_reason,
     pg_catalog.jsonb_build_object('manual', p_manual, 'table_ids', v_ids));

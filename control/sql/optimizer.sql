@@ -236,7 +236,6 @@ declare
   v_item jsonb;
   v_booking allocator.bookings;
   v_stale bigint[] := '{}';
-  v_table bigint;
   v_status text;
   v_rationale text;
   v_run_id bigint;
@@ -421,9 +420,9 @@ begin
           select b.* into v_booking from allocator.bookings b
            where b.restaurant_id = p_restaurant_id and b.id = (v_item ->> 'booking_id')::bigint;
           v_period := allocator.blocked_period(v_booking);
-          for v_table in select (t)::bigint from pg_catalog.jsonb_array_elements_text(v_item -> 'to') t loop
-            perform allocator.insert_allocation(p_restaurant_id, v_booking.id, v_table, v_period, 'confirmed');
-          end loop;
+          perform allocator.insert_allocations(p_restaurant_id, v_booking.id,
+            array(select (t)::bigint from pg_catalog.jsonb_array_elements_text(v_item -> 'to') t), v_period,
+            'confirmed');
           perform allocator.dequeue(p_restaurant_id, v_booking.id);
           perform allocator.transition(v_booking.id, v_booking.version, 'confirmed', p_actor,
             case when v_item ? 'from' then 'moved by the optimizer' else 'seated by the optimizer' end,

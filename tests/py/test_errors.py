@@ -92,7 +92,7 @@ def test_exclusion_violation_is_a_conflict(conn: psycopg.Connection[Any]) -> Non
     assert isinstance(translate(direct.value), Conflict)
     with pytest.raises(psycopg.Error) as wrapped, conn.transaction():
         conn.execute(
-            "select allocator.insert_allocation(%s, %s, %s, %s, 'confirmed')",
+            "select allocator.insert_allocations(%s, %s, array[%s]::bigint[], %s, 'confirmed')",
             (restaurant_id, booking_id, table_id, "[2026-01-01 20:00+00, 2026-01-01 22:00+00)"),
         )
     assert wrapped.value.sqlstate == "RA003"

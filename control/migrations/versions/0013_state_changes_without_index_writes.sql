@@ -25,3 +25,11 @@ alter table allocator.bookings set (fillfactor = 90);
 -- written in the same transition_path: a new signature.
 drop function if exists allocator.hold_booking_tables(allocator.bookings, bigint[], integer, text, text, integer,
   boolean, text, jsonb, text);
+
+-- The queue kept two indexes on run_at; the one that also carries lease_expires_at serves
+-- every claim, so each enqueue and each change of run_at writes one index entry fewer.
+drop index allocator.assignment_queue_due_idx;
+
+-- Allocations are inserted a set at a time (insert_allocations): one statement and one
+-- subtransaction per hold instead of one per table.
+drop function if exists allocator.insert_allocation(bigint, bigint, bigint, tstzrange, text, timestamptz, bigint);

@@ -186,13 +186,6 @@ begin
       from tabs t where t.zone_id is not null
      group by t.zone_id
     having pg_catalog.bool_or(t.active)
-  ), history as materialized (
-    select h.table_ids, pg_catalog.count(*) filter (where h.result = 'confirmed') as ok, pg_catalog.count(*) as n
-      from allocator.booking_assignment_attempts h
-     where h.restaurant_id = p_booking.restaurant_id
-       and h.created_at > allocator.now() - interval '30 days'
-       and h.table_ids is not null and h.result in ('confirmed', 'conflict')
-     group by h.table_ids
   ), placed as materialized (
     -- The zones of the plans that are scored.
     select f.*,
@@ -213,7 +206,15 @@ begin
                    pg_catalog.round(1 - coalesce((select sum(z.taken) / nullif(sum(z.seats), 0) from zones z
                                                    where z.zone_id = any (f.zone_ids)), 0), 6) as v4,
                    pg_catalog.round(coalesce((h.ok + 1)::numeric / (h.n + 2), 0.5), 6) as v5
-              from placed f left join history h on h.table_ids = f.table_ids) s
+              from placed f
+              -- Each plan's own attempts (booking_assignment_attempts_sets_idx): the work grows
+              -- with the attempts on the plans scored, not with all of the restaurant's.
+              cross join lateral (
+                select pg_catalog.count(*) filter (where a.result = 'confirmed') as ok, pg_catalog.count(*) as n
+                  from allocator.booking_assignment_attempts a
+                 where a.restaurant_id = p_booking.restaurant_id and a.table_ids = f.table_ids
+                   and a.created_at > allocator.now() - interval '30 days'
+                   and a.result in ('confirmed', 'conflict')) h) s
   ), ranked as (
     -- The weighted mean, and the strategy contributing most (ties: the earlier strategy).
     select s.*,

@@ -9,3 +9,4 @@ alter table allocator.bookings drop constraint bookings_review_reason;
 create index bookings_open_idx on allocator.bookings (restaurant_id, state)
   where state not in ('confirmed', 'failed', 'cancelled', 'seated', 'finished', 'no_show');
 create index assignment_queue_due_idx on allocator.assignment_queue (run_at);
+drop index allocator.booking_assignment_attempts_sets_idx;

@@ -33,3 +33,9 @@ drop index allocator.assignment_queue_due_idx;
 -- Allocations are inserted a set at a time (insert_allocations): one statement and one
 -- subtransaction per hold instead of one per table.
 drop function if exists allocator.insert_allocation(bigint, bigint, bigint, tstzrange, text, timestamptz, bigint);
+
+-- candidates() counts each scored plan's attempts of the last 30 days (historical_success)
+-- through this index, instead of aggregating every attempt of the restaurant in that time.
+create index booking_assignment_attempts_sets_idx
+  on allocator.booking_assignment_attempts (restaurant_id, table_ids, created_at) include (result)
+  where table_ids is not null;

@@ -927,6 +927,21 @@ $$;
 
 COMMENT ON FUNCTION allocator.breaker_record(p_restaurant_id bigint, p_success boolean) IS 'Record a success (closes the breaker) or a failure (opens it in half_open or at failure_threshold) and return the new state; an outcome recorded while another session holds the breaker''s row is not counted';
 
+CREATE FUNCTION allocator.busy_tables(p_restaurant_id bigint, p_span tstzrange, p_include_holds boolean) RETURNS TABLE(table_id bigint, period tstzrange, confirmed boolean)
+    LANGUAGE sql STABLE
+    AS $$
+  select a.table_id, a.period, a.kind = 'confirmed'
+    from allocator.allocations a
+   where a.restaurant_id = p_restaurant_id and a.period && p_span
+     and (a.kind = 'confirmed' or (p_include_holds and a.expires_at > allocator.now()))
+  union all
+  select k.table_id, k.period, false
+    from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and k.period && p_span
+$$;
+
+COMMENT ON FUNCTION allocator.busy_tables(p_restaurant_id bigint, p_span tstzrange, p_include_holds boolean) IS 'Tables taken over p_span (buffer included): confirmed allocations, live holds unless p_include_holds is false, and blocks; table, period, whether confirmed';
+
 CREATE FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer DEFAULT NULL::integer, p_actor text DEFAULT 'app'::text, p_reason text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -993,16 +1008,9 @@ begin
                (v_settings #>> '{strategy_weights,historical_success}')::numeric];
   return query
   with busy as materialized (
-    -- What availability() leaves out: allocations over the period plus the buffer (confirmed,
-    -- and live holds unless p_include_holds is false) and blocks.
-    select a.table_id, a.kind = 'confirmed' as confirmed
-      from allocator.allocations a
-     where a.restaurant_id = p_booking.restaurant_id and a.period && v_span
-       and (a.kind = 'confirmed' or (p_include_holds and a.expires_at > allocator.now()))
-    union all
-    select k.table_id, false
-      from allocator.table_blocks k
-     where k.restaurant_id = p_booking.restaurant_id and k.period && v_span
+    -- What availability() leaves out over the period plus the buffer.
+    select b.table_id, b.confirmed
+      from allocator.busy_tables(p_booking.restaurant_id, v_span, p_include_holds) b
   ), busy_ids as materialized (
     select coalesce(pg_catalog.array_agg(b.table_id), '{}') as ids from busy b
   ), tabs as materialized (
@@ -3789,15 +3797,8 @@ begin
     select pg_catalog.tstzrange(min(pg_catalog.lower(s.span)), max(pg_catalog.upper(s.span)), '[)') as span
       from spans s
   ), busy as materialized (
-    -- As taken_allocations(): confirmed allocations and live holds; and blocks.
-    select a.table_id, a.period
-      from allocator.allocations a, reach
-     where a.restaurant_id = p_restaurant.id and a.period && reach.span
-       and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-    union all
-    select k.table_id, k.period
-      from allocator.table_blocks k, reach
-     where k.restaurant_id = p_restaurant.id and k.period && reach.span
+    select b.table_id, b.period
+      from reach cross join lateral allocator.busy_tables(p_restaurant.id, reach.span, true) b
   ), plans as materialized (
     -- The active tables and the combinations that seat the party (all in p_zone_id when given).
     select array[t.id] as table_ids
@@ -7502,6 +7503,8 @@ REVOKE ALL ON FUNCTION allocator.booking_restaurant(p_booking_id bigint) FROM PU
 REVOKE ALL ON FUNCTION allocator.breaker_allow(p_restaurant_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.breaker_record(p_restaurant_id bigint, p_success boolean) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.busy_tables(p_restaurant_id bigint, p_span tstzrange, p_include_holds boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.cancel_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;

@@ -27,6 +27,30 @@ $$;
 comment on function allocator.taken_allocations(bigint, tstzrange, boolean) is
   'Allocations of the restaurant overlapping a booking period plus its buffer: confirmed ones, and live holds unless p_include_holds is false (expired holds never count)';
 
+-- What takes a restaurant's tables away over p_span (a period with the buffer already added):
+-- confirmed allocations, live holds unless p_include_holds is false, and blocks. A plain SQL
+-- function, inlined into its callers' queries, so p_span stays an index condition.
+create or replace function allocator.busy_tables(
+  p_restaurant_id bigint,
+  p_span tstzrange,
+  p_include_holds boolean
+) returns table (table_id bigint, period tstzrange, confirmed boolean)
+language sql
+stable
+as $$
+  select a.table_id, a.period, a.kind = 'confirmed'
+    from allocator.allocations a
+   where a.restaurant_id = p_restaurant_id and a.period && p_span
+     and (a.kind = 'confirmed' or (p_include_holds and a.expires_at > allocator.now()))
+  union all
+  select k.table_id, k.period, false
+    from allocator.table_blocks k
+   where k.restaurant_id = p_restaurant_id and k.period && p_span
+$$;
+
+comment on function allocator.busy_tables(bigint, tstzrange, boolean) is
+  'Tables taken over p_span (buffer included): confirmed allocations, live holds unless p_include_holds is false, and blocks; table, period, whether confirmed';
+
 -- Free tables and combinations for a booking period. p_period is the booking's own time;
 -- the restaurant's buffer is added, as it is when tables are held. Expired holds never
 -- count; live holds count unless p_include_holds is false.
@@ -150,16 +174,9 @@ begin
                (v_settings #>> '{strategy_weights,historical_success}')::numeric];
   return query
   with busy as materialized (
-    -- What availability() leaves out: allocations over the period plus the buffer (confirmed,
-    -- and live holds unless p_include_holds is false) and blocks.
-    select a.table_id, a.kind = 'confirmed' as confirmed
-      from allocator.allocations a
-     where a.restaurant_id = p_booking.restaurant_id and a.period && v_span
-       and (a.kind = 'confirmed' or (p_include_holds and a.expires_at > allocator.now()))
-    union all
-    select k.table_id, false
-      from allocator.table_blocks k
-     where k.restaurant_id = p_booking.restaurant_id and k.period && v_span
+    -- What availability() leaves out over the period plus the buffer.
+    select b.table_id, b.confirmed
+      from allocator.busy_tables(p_booking.restaurant_id, v_span, p_include_holds) b
   ), busy_ids as materialized (
     select coalesce(pg_catalog.array_agg(b.table_id), '{}') as ids from busy b
   ), tabs as materialized (

@@ -428,15 +428,8 @@ begin
     select pg_catalog.tstzrange(min(pg_catalog.lower(s.span)), max(pg_catalog.upper(s.span)), '[)') as span
       from spans s
   ), busy as materialized (
-    -- As taken_allocations(): confirmed allocations and live holds; and blocks.
-    select a.table_id, a.period
-      from allocator.allocations a, reach
-     where a.restaurant_id = p_restaurant.id and a.period && reach.span
-       and (a.kind = 'confirmed' or a.expires_at > allocator.now())
-    union all
-    select k.table_id, k.period
-      from allocator.table_blocks k, reach
-     where k.restaurant_id = p_restaurant.id and k.period && reach.span
+    select b.table_id, b.period
+      from reach cross join lateral allocator.busy_tables(p_restaurant.id, reach.span, true) b
   ), plans as materialized (
     -- The active tables and the combinations that seat the party (all in p_zone_id when given).
     select array[t.id] as table_ids

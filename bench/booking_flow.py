@@ -12,6 +12,9 @@ over both services; refusals are counted, not retried). Then, from one client in
 * ``find_slots`` for one evening (17:00-23:00 local) of a filled day, parties of 2 and 4;
 * ``book`` at a time drawn from the slots of a fourth day, which fills as it goes.
 
+With flexible tables (the default) it counts the guests seated by moving others and the
+moves; ``--no-flexible`` books with tables fixed at booking, for comparison.
+
 It prints the median and P95 of each. It uses ``DATABASE_URL``, else the embedded cluster;
 the database must be migrated to head. The restaurant is deleted at the end.
 """
@@ -81,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-day", type=int, default=300)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-flexible",
+        action="store_true",
+        help="book with tables fixed at booking (flexible_tables.enabled false)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= 10_000 or not 1 <= args.per_day <= 1000:
         parser.error("--calls must be from 1 to 10000 and --per-day from 1 to 1000")
@@ -99,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 conn.execute(
                     "select allocator.set_service(%s, %s, array[1,2,3,4,5,6,7], %s, %s)",
                     (rid, name, opens, last),
+                )
+            if args.no_flexible:
+                conn.execute(
+                    "select allocator.update_settings(%s, %s::jsonb)",
+                    (rid, json.dumps({"flexible_tables": {"enabled": False}})),
                 )
             today = datetime.now(ZoneInfo(TIMEZONE)).date()
             days = [today + timedelta(days=d) for d in (3, 4, 5)]
@@ -127,6 +140,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ms, result = timed(conn, book_sql, (rid, party, rng.choice(times)))
                 book_ms.append(ms)
                 outcomes["confirmed" if isinstance(result, list) else str(result)] += 1
+            row = conn.execute(
+                """select count(*) filter (where strategy = 'flexible_tables'),
+                          count(*) filter (where reason like 'moved to seat booking %%')
+                     from (select a.strategy, null as reason
+                             from allocator.booking_assignment_attempts a
+                            where a.restaurant_id = %s
+                           union all
+                           select null, h.reason from allocator.booking_state_history h
+                            where h.restaurant_id = %s) x""",
+                (rid, rid),
+            ).fetchone()
+            assert row is not None
+            seated_by_moving, moves = int(row[0]), int(row[1])
+            row = conn.execute(
+                """select count(*), coalesce(sum(party_size), 0) from allocator.bookings
+                    where restaurant_id = %s and state = 'confirmed'""",
+                (rid,),
+            ).fetchone()
+            assert row is not None
+            parties, covers = int(row[0]), int(row[1])
         finally:
             conn.execute("select allocator.delete_restaurant(%s)", (rid,))
     figures = {
@@ -137,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "find_slots_ms": summarize(slot_ms, 2),
         "book_ms": summarize(book_ms, 2),
         "book_outcomes": dict(outcomes),
+        "flexible_tables": not args.no_flexible,
+        "confirmed_parties": parties,
+        "confirmed_covers": covers,
+        "seated_by_moving": seated_by_moving,
+        "moves": moves,
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -149,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"max {f['max']}"
             )
         print(f"book outcomes: {dict(outcomes)}")
+        print(f"confirmed over the 4 days: {parties} parties, {covers} covers")
+        print(f"seated by moving others: {seated_by_moving} ({moves} moves)")
     return 0
 
 

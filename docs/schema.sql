@@ -1871,6 +1871,7 @@ CREATE FUNCTION allocator.default_settings() RETURNS jsonb
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
     "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false, "offer_minutes": 10},
+    "flexible_tables": {"enabled": true, "lock_minutes": 60, "budget_ms": 10},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -2222,6 +2223,16 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'The seated party has left (state finished, finished_at): its tables are free from now plus the buffer, and offered to the waitlist';
+
+CREATE FUNCTION allocator.flexible_tables(p_restaurant allocator.restaurants) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+  return (allocator.default_settings() -> 'flexible_tables') || coalesce(p_restaurant.settings -> 'flexible_tables', '{}');
+end
+$$;
+
+COMMENT ON FUNCTION allocator.flexible_tables(p_restaurant allocator.restaurants) IS 'The restaurant''s flexible_tables settings (enabled, lock_minutes, budget_ms), defaults filled in';
 
 CREATE FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(table_id bigint, label text, zone text, status text, booking_id bigint, party_size integer, late boolean, frees_at timestamp with time zone, next_booking_id bigint, next_at timestamp with time zone, next_party_size integer)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -3241,6 +3252,32 @@ $$;
 
 COMMENT ON FUNCTION allocator.limits() IS 'The limits on layouts (tables, neighbours, combination size, combinations, scored plans) and on the text and JSON callers send (characters, bytes of JSON text)';
 
+CREATE FUNCTION allocator.load_solver() RETURNS text
+    LANGUAGE plpython3u STABLE
+    AS $$
+import sys
+import types
+
+# The source is read only when the module must be (re)built: the digest is enough to know.
+if "allocator.load_solver.plan" not in SD:
+    SD["allocator.load_solver.plan"] = plpy.prepare(
+        "select sha256 from allocator.plpy_modules where name = 'solver'")
+row = plpy.execute(SD["allocator.load_solver.plan"])
+if not row:
+    plpy.execute("select allocator.raise_error('not_found', 'the solver module is not installed', null, 'run allocator migrate up')")
+solver = GD.get("allocator.solver")
+if solver is None or getattr(solver, "__sha256__", None) != row[0]["sha256"]:
+    source = plpy.execute("select source, sha256 from allocator.plpy_modules where name = 'solver'")[0]
+    solver = types.ModuleType("allocator_solver")
+    solver.__sha256__ = source["sha256"]
+    sys.modules["allocator_solver"] = solver
+    exec(compile(source["source"], "plpy_functions/solver.py", "exec"), solver.__dict__)
+    GD["allocator.solver"] = solver
+return solver.__sha256__
+$$;
+
+COMMENT ON FUNCTION allocator.load_solver() IS 'Load plpy_functions/solver.py into the session''s PL/Python functions (GD), once and again when it changes; its sha256';
+
 CREATE FUNCTION allocator.lock_booking(p_booking_id bigint) RETURNS allocator.bookings
     LANGUAGE plpgsql
     AS $$
@@ -3439,6 +3476,123 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) IS 'A sender records what became of a claimed mail notification: committing (all but the final line is with the server; false if the claim ran out: do not finish), sent, retry (the server refused for now: pending again after a backoff), failed (refused for good) or in_doubt (no answer after the final line); false if the claim is not the sender''s';
+
+CREATE FUNCTION allocator.make_room(p_booking allocator.bookings, p_lock_minutes integer, p_budget_ms integer) RETURNS jsonb
+    LANGUAGE plpython3u STABLE
+    AS $_$
+import json
+import time
+
+called = time.perf_counter()
+# Loading the module (once a session) and reading are not the search: p_budget_ms bounds the
+# search alone, so the first call of a session decides as the others do.
+plpy.execute("select allocator.load_solver()")
+solver = GD["allocator.solver"]
+
+if "allocator.make_room.plans" not in SD:
+    SD["allocator.make_room.plans"] = (
+        plpy.prepare("""
+          select u.table_ids, u.min_capacity, u.max_capacity
+            from (select array[t.id] as table_ids, 1 as table_count, t.min_capacity, t.max_capacity
+                    from allocator.tables t
+                   where t.restaurant_id = $1 and t.active and t.min_capacity <= $2 and t.max_capacity >= $2
+                  union all
+                  select c.table_ids, c.table_count, c.min_capacity, c.max_capacity
+                    from allocator.table_combinations c
+                   where c.restaurant_id = $1 and c.min_capacity <= $2 and c.max_capacity >= $2) u
+           order by u.max_capacity, u.table_count, u.table_ids
+           limit allocator.limit_of('scored_candidates')""", ["bigint", "integer"]),
+        # What occupies the tables over the window: confirmed allocations and live holds with
+        # their bookings, and blocks. A booking may move only if it is confirmed on confirmed
+        # allocations, starts after the lock point and lies inside the window (so everything
+        # it could meet is read); whether staff chose its tables is asked of the bookings a
+        # plan moves (below), not of every booking read.
+        plpy.prepare("""
+          select a.table_id, a.booking_id, b.party_size, b.version,
+                 extract(epoch from lower(a.period)) / 60 as start_min,
+                 extract(epoch from upper(a.period)) / 60 as end_min,
+                 (a.kind = 'confirmed' and b.state = 'confirmed' and a.period <@ $2
+                  and lower(b.period) > allocator.now() + make_interval(mins => $3)) as movable
+            from allocator.allocations a
+            join allocator.bookings b on b.restaurant_id = a.restaurant_id and b.id = a.booking_id
+           where a.restaurant_id = $1 and a.period && $2
+             and (a.kind = 'confirmed' or a.expires_at > allocator.now())
+          union all
+          select k.table_id, null, null, null,
+                 extract(epoch from lower(k.period)) / 60, extract(epoch from upper(k.period)) / 60, false
+            from allocator.table_blocks k
+           where k.restaurant_id = $1 and k.period && $2""", ["bigint", "tstzrange", "integer"]),
+        plpy.prepare("select 1"),
+        plpy.prepare("""
+          select b.id from allocator.bookings b
+           where b.restaurant_id = $1 and b.id = any ($2)
+             and allocator.pinned_by_staff(b.restaurant_id, b.id, b.version)""", ["bigint", "bigint[]"]),
+        plpy.prepare("""
+          select extract(epoch from lower(p)) / 60 as start_min, extract(epoch from upper(p)) / 60 as end_min,
+                 tstzrange(lower(p) - interval '8 hours', upper(p) + interval '8 hours', '[)') as window
+            from allocator.blocked_period($1) p""", ["allocator.bookings"]),
+    )
+plan_fits, plan_occupied, plan_check, plan_pinned, plan_span = SD["allocator.make_room.plans"]
+clock = solver.Clock(lambda: plpy.execute(plan_check))
+
+span = plpy.execute(plan_span, [p_booking])[0]
+rows = plpy.execute(plan_occupied, [p_booking["restaurant_id"], span["window"], p_lock_minutes])
+walls = []
+seated = {}  # booking id -> [party, version, start, end, tables, movable]
+for r in rows:
+    if r["booking_id"] is None:
+        walls.append((r["table_id"], float(r["start_min"]), float(r["end_min"])))
+        continue
+    b = seated.setdefault(r["booking_id"], [r["party_size"], r["version"], float(r["start_min"]),
+                                            float(r["end_min"]), [], True])
+    b[4].append(r["table_id"])
+    b[5] = b[5] and r["movable"]
+others = []
+for key, (party, version, start, end, tables, movable) in seated.items():
+    if movable:
+        others.append(solver.Booking(key, party, start, end, current=tuple(sorted(tables))))
+    else:
+        walls += [(t, start, end) for t in tables]
+new = solver.Booking(p_booking["id"], p_booking["party_size"], float(span["start_min"]), float(span["end_min"]))
+deadline = time.perf_counter() + p_budget_ms / 1000.0
+
+index = {}
+ranked = {}
+def choices(b):
+    # The resources that fit the party, best first by the solver's value; a resource with a
+    # part that also fits is left out (its occupants include the part's).
+    if b.party not in ranked:
+        fits = {}
+        for f in plpy.execute(plan_fits, [p_booking["restaurant_id"], b.party]):
+            key = tuple(sorted(f["table_ids"]))
+            fits[key] = solver.Resource(key, f["min_capacity"], f["max_capacity"])
+        index.update(fits)
+        kept = [k for k in fits
+                if not any(part in fits for size in range(1, len(k))
+                           for part in solver.itertools.combinations(k, size))]
+        probe = solver.Booking(0, b.party, 0.0, 0.0)
+        ranked[b.party] = sorted(kept, key=lambda k: (-solver.value(probe, k, index), k))
+    return ranked[b.party]
+
+# A plan that would move tables staff chose is searched again with those bookings kept
+# where they are (as walls), until a plan moves none of them.
+by_id = {b.id: b for b in others}
+while True:
+    plan = solver.make_room(new, others, walls, choices, deadline=deadline, clock=clock)
+    if plan is None:
+        return None
+    pinned = {r["id"] for r in plpy.execute(plan_pinned, [p_booking["restaurant_id"], [k for k in plan if k != new.id]])}
+    if not pinned:
+        break
+    others = [b for b in others if b.id not in pinned]
+    walls += [(t, by_id[k].start, by_id[k].end) for k in pinned for t in by_id[k].current]
+moves = [{"booking_id": key, "version": seated[key][1], "from": list(by_id[key].current), "to": list(resource)}
+         for key, resource in sorted(plan.items()) if key != new.id]
+return json.dumps({"table_ids": list(plan[new.id]), "moves": moves,
+                   "ms": round((time.perf_counter() - called) * 1000, 3)})
+$_$;
+
+COMMENT ON FUNCTION allocator.make_room(p_booking allocator.bookings, p_lock_minutes integer, p_budget_ms integer) IS 'Search for tables for a booking that finds none free by moving flexible confirmed bookings (plpy_functions/solver.py, make_room): {table_ids, moves [{booking_id, version, from, to}], ms}, or NULL; reads only';
 
 CREATE FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3859,23 +4013,13 @@ CREATE FUNCTION allocator.optimize_day_solve(p_restaurant_id bigint, p_date date
     LANGUAGE plpython3u STABLE
     AS $_$
 import json
-import sys
 import time
-import types
 
 # p_time_limit_ms bounds the whole call: reading the day counts against the solver's time.
 called = time.perf_counter()
 
-row = plpy.execute("select source, sha256 from allocator.plpy_modules where name = 'solver'")
-if not row:
-    plpy.execute("select allocator.raise_error('not_found', 'the solver module is not installed', null, 'run allocator migrate up')")
-solver = GD.get("allocator.solver")
-if solver is None or getattr(solver, "__sha256__", None) != row[0]["sha256"]:
-    solver = types.ModuleType("allocator_solver")
-    solver.__sha256__ = row[0]["sha256"]
-    sys.modules["allocator_solver"] = solver
-    exec(compile(row[0]["source"], "plpy_functions/solver.py", "exec"), solver.__dict__)
-    GD["allocator.solver"] = solver
+plpy.execute("select allocator.load_solver()")
+solver = GD["allocator.solver"]
 
 if "allocator.optimize_day.plans" not in SD:
     SD["allocator.optimize_day.plans"] = (
@@ -3915,10 +4059,7 @@ if "allocator.optimize_day.plans" not in SD:
                  lower(b.period) <= allocator.now() as started,
                  -- A hold in flight, a party at its tables, or tables a member of staff chose.
                  (b.state in ('assigned', 'assignment_in_progress') or b.state = 'seated'
-                  or b.state = 'confirmed' and exists (select 1 from allocator.booking_state_history h
-                              where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
-                                and h.to_state = 'confirmed' and h.version = b.version
-                                and split_part(h.actor, ':', 1) = 'staff')) as kept
+                  or b.state = 'confirmed' and allocator.pinned_by_staff(b.restaurant_id, b.id, b.version)) as kept
             from allocator.bookings b, day, reach
            where b.restaurant_id = $1 and b.period && reach.span
              -- The states that are not final, worked out once (an InitPlan), not once a booking.
@@ -4109,6 +4250,17 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) IS 'Turn time in minutes of a party in a service: the service''s own turn_minutes, else the learned turn time when floor.predicted_turns is on, else the restaurant''s setting (a NULL service: no service)';
+
+CREATE FUNCTION allocator.pinned_by_staff(p_restaurant_id bigint, p_booking_id bigint, p_version integer) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  select exists (select 1 from allocator.booking_state_history h
+                  where h.restaurant_id = p_restaurant_id and h.booking_id = p_booking_id
+                    and h.to_state = 'confirmed' and h.version = p_version
+                    and pg_catalog.split_part(h.actor, ':', 1) = 'staff')
+$$;
+
+COMMENT ON FUNCTION allocator.pinned_by_staff(p_restaurant_id bigint, p_booking_id bigint, p_version integer) IS 'Whether a member of staff chose the booking''s present tables (its confirmation at this version was a staff action)';
 
 CREATE FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -5136,7 +5288,8 @@ CREATE FUNCTION allocator.seat_at_once(p_booking allocator.bookings, p_actor tex
     LANGUAGE plpgsql
     AS $$
 declare
-  v_plan jsonb := allocator.hold_first_plan(p_booking, p_actor, p_first, null, 'booked');
+  v_plan jsonb := coalesce(allocator.hold_first_plan(p_booking, p_actor, p_first, null, 'booked'),
+                           allocator.seat_by_moving(p_booking, p_actor));
   v_restaurant allocator.restaurants;
 begin
   if v_plan is not null then
@@ -5206,6 +5359,72 @@ end
 $$;
 
 COMMENT ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) IS 'Seat a confirmed booking''s party now (state seated, seated_at): from floor.early_seating_minutes before its start (its tables taken from now, conflict RA003 if another party still has one) to its end';
+
+CREATE FUNCTION allocator.seat_by_moving(p_booking allocator.bookings, p_actor text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_restaurant allocator.restaurants;
+  v_settings jsonb;
+  v_plan jsonb;
+  v_move jsonb;
+  v_moved allocator.bookings;
+  v_tables bigint[];
+  v_ids bigint[];
+  v_count integer;
+begin
+  select r.* into v_restaurant from allocator.restaurants r where r.id = p_booking.restaurant_id;
+  v_settings := allocator.flexible_tables(v_restaurant);
+  if not (v_settings ->> 'enabled')::boolean then
+    return null;
+  end if;
+  v_plan := allocator.make_room(p_booking, (v_settings ->> 'lock_minutes')::integer,
+                                (v_settings ->> 'budget_ms')::integer);
+  if v_plan is null then
+    return null;
+  end if;
+  v_tables := array(select x::bigint from pg_catalog.jsonb_array_elements_text(v_plan -> 'table_ids') x);
+  v_ids := array(select (m ->> 'booking_id')::bigint from pg_catalog.jsonb_array_elements(v_plan -> 'moves') m);
+  begin
+    select pg_catalog.count(*) into v_count
+      from (select 1 from allocator.bookings b
+             where b.restaurant_id = p_booking.restaurant_id and b.id = any (v_ids) and b.state = 'confirmed'
+               and b.version = (select (m ->> 'version')::integer from pg_catalog.jsonb_array_elements(v_plan -> 'moves') m
+                                 where (m ->> 'booking_id')::bigint = b.id)
+             order by b.id
+               for update nowait) l;
+    if v_count <> pg_catalog.cardinality(v_ids) then
+      perform allocator.raise_error('conflict', 'a booking to move changed meanwhile');
+    end if;
+    perform allocator.lock_tables(p_booking.restaurant_id,
+      array(select distinct x::bigint
+              from pg_catalog.jsonb_array_elements(v_plan -> 'moves') m,
+                   pg_catalog.jsonb_array_elements_text((m -> 'from') || (m -> 'to')) x
+            union
+            select pg_catalog.unnest(v_tables)));
+    delete from allocator.allocations a
+     where a.restaurant_id = p_booking.restaurant_id and a.booking_id = any (v_ids);
+    for v_move in select m from pg_catalog.jsonb_array_elements(v_plan -> 'moves') m order by (m ->> 'booking_id')::bigint loop
+      select b.* into v_moved from allocator.bookings b
+       where b.restaurant_id = p_booking.restaurant_id and b.id = (v_move ->> 'booking_id')::bigint;
+      perform allocator.insert_allocations(p_booking.restaurant_id, v_moved.id,
+        array(select x::bigint from pg_catalog.jsonb_array_elements_text(v_move -> 'to') x),
+        allocator.blocked_period(v_moved), 'confirmed');
+      perform allocator.transition(v_moved.id, v_moved.version, 'confirmed', 'optimizer:admission',
+        pg_catalog.format('moved to seat booking %s', p_booking.id),
+        pg_catalog.jsonb_build_object('from', v_move -> 'from', 'to', v_move -> 'to', 'for_booking', p_booking.id));
+    end loop;
+    perform allocator.hold_booking_tables(p_booking, v_tables, null, null, p_actor, p_booking.version, true,
+      'booked', pg_catalog.jsonb_build_object('moved', pg_catalog.to_jsonb(v_ids)), 'flexible_tables');
+  exception when sqlstate 'RA003' or lock_not_available then
+    return null;
+  end;
+  return pg_catalog.jsonb_build_object('table_ids', pg_catalog.to_jsonb(v_tables), 'strategy', 'flexible_tables',
+    'score', null, 'moved', pg_catalog.jsonb_array_length(v_plan -> 'moves'));
+end
+$$;
+
+COMMENT ON FUNCTION allocator.seat_by_moving(p_booking allocator.bookings, p_actor text) IS 'Confirm a created booking by moving flexible confirmed bookings to other tables (make_room) in this transaction; NULL, with nothing changed, when no plan was found or one could not be applied';
 
 CREATE FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text DEFAULT 'staff'::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -6007,7 +6226,7 @@ begin
   end loop;
 
   v_result := v_defaults || p_settings;
-  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags', 'floor'] loop
+  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags', 'floor', 'flexible_tables'] loop
     v_value := p_settings -> v_group;
     if v_value is null then
       continue;
@@ -6069,6 +6288,9 @@ begin
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 
+  perform allocator.check_setting_bool('flexible_tables.enabled', v_result #> '{flexible_tables,enabled}');
+  perform allocator.check_setting_int('flexible_tables.lock_minutes', v_result #> '{flexible_tables,lock_minutes}', 0, 10080);
+  perform allocator.check_setting_int('flexible_tables.budget_ms', v_result #> '{flexible_tables,budget_ms}', 1, 1000);
   perform allocator.check_setting_bool('pooling.enabled', v_result #> '{pooling,enabled}');
   v_value := v_result #> '{pooling,cutoff}';
   if pg_catalog.jsonb_typeof(v_value) is distinct from 'string'
@@ -7648,6 +7870,8 @@ GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_v
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.finish_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
 
+REVOKE ALL ON FUNCTION allocator.flexible_tables(p_restaurant allocator.restaurants) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.floor_at(p_restaurant_id bigint, p_at timestamp with time zone) TO allocator_console;
@@ -7726,6 +7950,8 @@ REVOKE ALL ON FUNCTION allocator.limit_of(p_name text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.limits() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION allocator.load_solver() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION allocator.lock_booking(p_booking_id bigint) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.lock_hold(p_hold_id bigint) FROM PUBLIC;
@@ -7744,6 +7970,8 @@ REVOKE ALL ON FUNCTION allocator.lock_waitlist(p_restaurant_id bigint, p_id bigi
 
 REVOKE ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.mail_outcome(p_restaurant_id bigint, p_id bigint, p_sender text, p_outcome text, p_message_id text, p_error text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.make_room(p_booking allocator.bookings, p_lock_minutes integer, p_budget_ms integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.manual_assign(p_booking_id bigint, p_table_ids bigint[], p_actor text, p_reason text) TO allocator_console;
@@ -7798,6 +8026,8 @@ REVOKE ALL ON FUNCTION allocator.pacing_allows(p_restaurant allocator.restaurant
 REVOKE ALL ON FUNCTION allocator.party_fits_layout(p_restaurant_id bigint, p_party_size integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.party_turn_minutes(p_restaurant allocator.restaurants, p_service allocator.services, p_party_size integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION allocator.pinned_by_staff(p_restaurant_id bigint, p_booking_id bigint, p_version integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.pipeline_report(p_restaurant_id bigint, p_since timestamp with time zone) TO allocator_ops;
@@ -7898,6 +8128,8 @@ REVOKE ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_ve
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_app;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_console;
 GRANT ALL ON FUNCTION allocator.seat_booking(p_booking_id bigint, p_expected_version integer, p_actor text, p_reason text) TO allocator_ops;
+
+REVOKE ALL ON FUNCTION allocator.seat_by_moving(p_booking allocator.bookings, p_actor text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION allocator.seat_from_waitlist(p_restaurant_id bigint, p_waitlist_id bigint, p_actor text) TO allocator_app;

@@ -995,3 +995,118 @@ def _local_search(
         if not improved:
             break
     return assignment
+
+
+# ---------------------------------------------------------------------------------------
+# Admission with flexible tables: make room for one new booking by moving confirmed ones.
+
+# Levels of moves: the new booking may displace confirmed bookings, which may displace
+# others, and so on, this many levels deep.
+ROOM_DEPTH = 3
+# Bookings displaced at most by one placement.
+ROOM_MOVES = 2
+# Placements that displace someone, tried at most per decision.
+ROOM_TRIES = 100
+
+
+def make_room(
+    new: Booking,
+    seated: Sequence[Booking],
+    walls: Iterable[tuple[int, float, float]],
+    choices: Callable[[Booking], Sequence[Key]],
+    *,
+    depth: int = ROOM_DEPTH,
+    moves: int = ROOM_MOVES,
+    tries: int = ROOM_TRIES,
+    deadline: float | None = None,
+    clock: Clock | None = None,
+) -> dict[int, Key] | None:
+    """Seat ``new`` on the first of ``choices(new)`` that is free, else on one whose occupants
+    (at most ``moves``, none locked) can each be seated elsewhere in the same way, up to
+    ``depth`` levels of moves. ``seated`` are the bookings on tables now (``current``; times
+    include the buffer), ``walls`` what no move can clear (table, start, end: holds, blocks).
+
+    Returns the new booking's resource and the new resource of every booking it moves (by
+    booking id), or None when no such arrangement was found within ``tries`` displacing
+    placements and the deadline: the caller then refuses, and nothing has changed."""
+    clock = clock or Clock()
+    by_id = {b.id: b for b in seated}
+    by_id[new.id] = new
+    where: dict[int, Key] = {}
+    on: dict[int, set[int]] = {}
+    fixed: dict[int, list[tuple[float, float]]] = {}
+    for t, start, end in walls:
+        fixed.setdefault(t, []).append((start, end))
+    journal: list[tuple[bool, int, Key]] = []  # (put?, booking, resource), undone on failure
+    left = [tries]
+
+    def seat(key: int, resource: Key) -> None:
+        where[key] = resource
+        for t in resource:
+            on.setdefault(t, set()).add(key)
+
+    def unseat(key: int) -> Key:
+        resource = where.pop(key)
+        for t in resource:
+            on[t].discard(key)
+        return resource
+
+    def rollback(mark: int) -> None:
+        while len(journal) > mark:
+            put, key, resource = journal.pop()
+            if put:
+                unseat(key)
+            else:
+                seat(key, resource)
+
+    def walled(b: Booking, resource: Key) -> bool:
+        return any(s < b.end and b.start < e for t in resource for s, e in fixed.get(t, ()))
+
+    def occupants(b: Booking, resource: Key) -> set[int]:
+        return {o for t in resource for o in on.get(t, ()) if _overlap(by_id[o], b)}
+
+    def insert(b: Booking, level: int, frozen: frozenset[int]) -> bool:
+        options = [r for r in choices(b) if not walled(b, r)]
+        for r in options:
+            if not occupants(b, r):
+                seat(b.id, r)
+                journal.append((True, b.id, r))
+                return True
+        if level == 0:
+            return False
+        for r in options:
+            found = occupants(b, r)
+            if len(found) > moves or found & frozen or any(by_id[o].locked for o in found):
+                continue
+            left[0] -= 1
+            if left[0] < 0 or clock.past(deadline):
+                raise OutOfTime
+            mark = len(journal)
+            for o in found:
+                journal.append((False, o, unseat(o)))
+            seat(b.id, r)
+            journal.append((True, b.id, r))
+            keep = frozen | found
+            if all(
+                insert(by_id[o], level - 1, keep)
+                for o in sorted(found, key=lambda o: (-by_id[o].party, o))
+            ):
+                return True
+            rollback(mark)
+        return False
+
+    for b in seated:
+        if b.current is not None:
+            seat(b.id, tuple(sorted(b.current)))
+    # Fewest levels first: a plan that moves one booking is found before one that moves a
+    # chain of them.
+    try:
+        if not any(insert(new, level, frozenset({new.id})) for level in range(depth + 1)):
+            return None
+    except OutOfTime:
+        return None
+    return {
+        key: resource
+        for key, resource in where.items()
+        if key == new.id or resource != tuple(sorted(by_id[key].current or ()))
+    }

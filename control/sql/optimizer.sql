@@ -1,3 +1,34 @@
+-- The solver module (plpy_functions/solver.py, installed in allocator.plpy_modules) as
+-- GD["allocator.solver"] for the session's PL/Python functions: loaded once, and again when
+-- its source changes. Returns the source's sha256.
+create or replace function allocator.load_solver() returns text
+language plpython3u
+stable
+as $$
+import sys
+import types
+
+# The source is read only when the module must be (re)built: the digest is enough to know.
+if "allocator.load_solver.plan" not in SD:
+    SD["allocator.load_solver.plan"] = plpy.prepare(
+        "select sha256 from allocator.plpy_modules where name = 'solver'")
+row = plpy.execute(SD["allocator.load_solver.plan"])
+if not row:
+    plpy.execute("select allocator.raise_error('not_found', 'the solver module is not installed', null, 'run allocator migrate up')")
+solver = GD.get("allocator.solver")
+if solver is None or getattr(solver, "__sha256__", None) != row[0]["sha256"]:
+    source = plpy.execute("select source, sha256 from allocator.plpy_modules where name = 'solver'")[0]
+    solver = types.ModuleType("allocator_solver")
+    solver.__sha256__ = source["sha256"]
+    sys.modules["allocator_solver"] = solver
+    exec(compile(source["source"], "plpy_functions/solver.py", "exec"), solver.__dict__)
+    GD["allocator.solver"] = solver
+return solver.__sha256__
+$$;
+
+comment on function allocator.load_solver() is
+  'Load plpy_functions/solver.py into the session''s PL/Python functions (GD), once and again when it changes; its sha256';
+
 -- The PL/Python part of optimize_day: reads the day and solves it. Only optimize_day calls it,
 -- once the arguments are checked, so that a bad argument gets a plain project error.
 create or replace function allocator.optimize_day_solve(p_restaurant_id bigint, p_date date, p_time_limit_ms integer)
@@ -6,23 +37,13 @@ language plpython3u
 stable
 as $$
 import json
-import sys
 import time
-import types
 
 # p_time_limit_ms bounds the whole call: reading the day counts against the solver's time.
 called = time.perf_counter()
 
-row = plpy.execute("select source, sha256 from allocator.plpy_modules where name = 'solver'")
-if not row:
-    plpy.execute("select allocator.raise_error('not_found', 'the solver module is not installed', null, 'run allocator migrate up')")
-solver = GD.get("allocator.solver")
-if solver is None or getattr(solver, "__sha256__", None) != row[0]["sha256"]:
-    solver = types.ModuleType("allocator_solver")
-    solver.__sha256__ = row[0]["sha256"]
-    sys.modules["allocator_solver"] = solver
-    exec(compile(row[0]["source"], "plpy_functions/solver.py", "exec"), solver.__dict__)
-    GD["allocator.solver"] = solver
+plpy.execute("select allocator.load_solver()")
+solver = GD["allocator.solver"]
 
 if "allocator.optimize_day.plans" not in SD:
     SD["allocator.optimize_day.plans"] = (
@@ -62,10 +83,7 @@ if "allocator.optimize_day.plans" not in SD:
                  lower(b.period) <= allocator.now() as started,
                  -- A hold in flight, a party at its tables, or tables a member of staff chose.
                  (b.state in ('assigned', 'assignment_in_progress') or b.state = 'seated'
-                  or b.state = 'confirmed' and exists (select 1 from allocator.booking_state_history h
-                              where h.restaurant_id = b.restaurant_id and h.booking_id = b.id
-                                and h.to_state = 'confirmed' and h.version = b.version
-                                and split_part(h.actor, ':', 1) = 'staff')) as kept
+                  or b.state = 'confirmed' and allocator.pinned_by_staff(b.restaurant_id, b.id, b.version)) as kept
             from allocator.bookings b, day, reach
            where b.restaurant_id = $1 and b.period && reach.span
              -- The states that are not final, worked out once (an InitPlan), not once a booking.

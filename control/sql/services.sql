@@ -648,8 +648,8 @@ comment on function allocator.hold_first_plan(allocator.bookings, text, bigint[]
 
 -- Seat a booking in state created now: created -> assigned -> confirmed with the first plan
 -- whose tables can be held, p_first first when it is among the plans (a changed booking keeps
--- its tables when they still fit and are free), then the engine's best; unavailable (RA014)
--- with alternatives when none can.
+-- its tables when they still fit and are free), then the engine's best, then by moving
+-- flexible bookings (seat_by_moving); unavailable (RA014) with alternatives when none can.
 create or replace function allocator.seat_at_once(
   p_booking allocator.bookings,
   p_actor text,
@@ -661,7 +661,8 @@ language plpgsql
 volatile
 as $$
 declare
-  v_plan jsonb := allocator.hold_first_plan(p_booking, p_actor, p_first, null, 'booked');
+  v_plan jsonb := coalesce(allocator.hold_first_plan(p_booking, p_actor, p_first, null, 'booked'),
+                           allocator.seat_by_moving(p_booking, p_actor));
   v_restaurant allocator.restaurants;
 begin
   if v_plan is not null then

@@ -23,6 +23,7 @@ as $$
     "breaker": {"failure_threshold": 5, "cooldown_seconds": 30},
     "pooling": {"enabled": false, "cutoff": "03:30", "fallback_minutes": 30},
     "floor": {"early_seating_minutes": 60, "no_show_minutes": 30, "predicted_turns": false, "offer_minutes": 10},
+    "flexible_tables": {"enabled": true, "lock_minutes": 60, "budget_ms": 10},
     "flags": {
       "pipeline_enabled": true,
       "shadow": false,
@@ -157,7 +158,7 @@ begin
   end loop;
 
   v_result := v_defaults || p_settings;
-  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags', 'floor'] loop
+  foreach v_group in array array['retry', 'strategy_weights', 'breaker', 'pooling', 'flags', 'floor', 'flexible_tables'] loop
     v_value := p_settings -> v_group;
     if v_value is null then
       continue;
@@ -219,6 +220,9 @@ begin
   perform allocator.check_setting_int('breaker.failure_threshold', v_result #> '{breaker,failure_threshold}', 1, 1000);
   perform allocator.check_setting_int('breaker.cooldown_seconds', v_result #> '{breaker,cooldown_seconds}', 1, 86400);
 
+  perform allocator.check_setting_bool('flexible_tables.enabled', v_result #> '{flexible_tables,enabled}');
+  perform allocator.check_setting_int('flexible_tables.lock_minutes', v_result #> '{flexible_tables,lock_minutes}', 0, 10080);
+  perform allocator.check_setting_int('flexible_tables.budget_ms', v_result #> '{flexible_tables,budget_ms}', 1, 1000);
   perform allocator.check_setting_bool('pooling.enabled', v_result #> '{pooling,enabled}');
   v_value := v_result #> '{pooling,cutoff}';
   if pg_catalog.jsonb_typeof(v_value) is distinct from 'string'

@@ -7,6 +7,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,86 @@ def test_a_tiny_limit_still_gives_a_plan() -> None:
     result = solve(resources, day, time_limit=0.02)
     assert feasible(result.assignment, day)
     assert any(r is not None for r in result.assignment.values())
+
+
+# ---------------------------------------------------------------------------------------
+# make_room: admission with flexible tables
+
+
+def _fits(resources: list[Resource]) -> Callable[[Booking], list[tuple[int, ...]]]:
+    def choices(b: Booking) -> list[tuple[int, ...]]:
+        return sorted(
+            (r.table_ids for r in resources if r.min_capacity <= b.party <= r.max_capacity),
+            key=lambda k: (len(k), k),
+        )
+
+    return choices
+
+
+def test_make_room_takes_a_free_table_without_moving_anyone() -> None:
+    seated = [Booking(1, 2, 0, 120, current=(3,))]
+    new = Booking(9, 2, 60, 180)
+    plan = solver.make_room(new, seated, [], _fits([*TWO_TOPS, FOUR_TOP]))
+    assert plan == {9: (1,)}
+
+
+def test_make_room_moves_a_party_to_seat_a_larger_one() -> None:
+    # A party of 2 sits on the 4-top; a party of 4 needs it, and the 2-top is free.
+    seated = [Booking(1, 2, 0, 120, current=(3,))]
+    new = Booking(9, 4, 60, 180)
+    plan = solver.make_room(new, seated, [], _fits([TWO_TOPS[0], FOUR_TOP]))
+    assert plan == {9: (3,), 1: (1,)}
+
+
+def test_make_room_never_moves_a_locked_booking_nor_through_a_wall() -> None:
+    resources = [TWO_TOPS[0], FOUR_TOP]
+    locked = [Booking(1, 2, 0, 120, current=(3,), locked=True)]
+    assert solver.make_room(Booking(9, 4, 60, 180), locked, [], _fits(resources)) is None
+    seated = [Booking(1, 2, 0, 120, current=(3,))]
+    walls = [(1, 100, 110)]  # a block on the 2-top while the party of 2 would be there
+    assert solver.make_room(Booking(9, 4, 60, 180), seated, walls, _fits(resources)) is None
+
+
+def test_make_room_plans_are_feasible_and_bounded_on_random_days() -> None:
+    moved_somewhere = 0
+    for seed in range(6):
+        resources, day = _random_day(seed, tables=10, bookings=70)
+        rng = random.Random(seed)
+        choices = _fits(resources)
+        seated: list[Booking] = []
+        for b in day:
+            plan = solver.make_room(b, seated, [], choices, depth=2, moves=2, tries=50)
+            if plan is None:
+                continue
+            placed = {x.id: x for x in seated}
+            placed[b.id] = b
+            assert b.id in plan
+            for key, resource in plan.items():
+                assert resource in choices(placed[key]), "every move lands on a resource that fits"
+            moved = [k for k in plan if k != b.id]
+            moved_somewhere += bool(moved)
+            assert len(moved) <= 2 + 2 * 2, "at most two per placement, two levels deep"
+            seated = [
+                Booking(x.id, x.party, x.start, x.end, current=plan.get(x.id, x.current))
+                for x in placed.values()
+                if x.id != b.id
+            ]
+            seated.append(Booking(b.id, b.party, b.start, b.end, current=plan[b.id]))
+            rng.shuffle(seated)
+            assignment = {x.id: x.current for x in seated}
+            assert feasible(assignment, seated), f"seed {seed}: a table given twice"
+    assert moved_somewhere > 0, "the random days exercise moves"
+
+
+def test_make_room_keeps_to_its_tries_and_deadline() -> None:
+    resources, day = _random_day(3, tables=10, bookings=120)
+    choices = _fits(resources)
+    seated: list[Booking] = []
+    for b in day:
+        plan = solver.make_room(b, seated, [], choices, tries=0)
+        if plan is not None:
+            assert len(plan) == 1, "no tries: only free tables"
+            seated.append(Booking(b.id, b.party, b.start, b.end, current=plan[b.id]))
+    late = solver.make_room(Booking(999, 2, 60, 150), seated, [], choices, deadline=0.0)
+    free = solver.make_room(Booking(999, 2, 60, 150), seated, [], choices, tries=0)
+    assert late == free, "past its deadline it still takes a free table, and moves nobody"

@@ -233,6 +233,11 @@ def change_bookings(url: str, guests: list[Guest], seed: int = 2026) -> dict[str
                 if i % 2 == 0
                 else (None, guest.start + timedelta(minutes=30))
             )
+            # The guest opens the booking to change it: its version now, which moves on when
+            # its tables are changed to seat other guests (flexible tables).
+            current = conn.execute(query("booking"), (guest.booking_id,)).fetchone()
+            assert current is not None
+            guest.version = int(current[0]["version"])
             try:
                 row = conn.execute(
                     query("modify_booking"), (guest.booking_id, guest.version, later, more)
